@@ -1,0 +1,4 @@
+"""Kybernetes: Kubernetes, written in Python."""
+
+__version__ = "0.1.0"
+

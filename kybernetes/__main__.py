@@ -1,0 +1,7 @@
+"""python -m kybernetes."""
+
+import sys
+
+from kybernetes.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Kubernetes API: resource registry, meta helpers, selectors, defaulting, validation, patches, tables, OpenAPI."""

@@ -1,0 +1,1 @@
+"""The apiserver: HTTP app, handlers per verb, watch cache, discovery."""

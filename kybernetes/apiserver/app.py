@@ -1,0 +1,287 @@
+"""The aiohttp application: routing of resource and non-resource paths, errors as Status, metrics."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from kybernetes import __version__
+from kybernetes.api import errors
+from kybernetes.apiserver import discovery
+from kybernetes.apiserver import negotiation as neg
+from kybernetes.apiserver.handlers import ResourceHandlers
+from kybernetes.apiserver.requestinfo import RequestInfo, parse_request_info
+from kybernetes.apiserver.subresources import Subresources
+from kybernetes.apiserver.watch import WatchServer
+
+if TYPE_CHECKING:
+    from kybernetes.apiserver.server import APIServer
+
+log = logging.getLogger(__name__)
+
+KUBERNETES_GIT_VERSION = "v1.32.0"
+HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/start-apiextensions-controllers",
+                 "poststarthook/crd-informer-synced", "poststarthook/bootstrap-controller")
+
+
+def version_info() -> dict[str, str]:
+    return {
+        "major": "1", "minor": "32", "gitVersion": f"{KUBERNETES_GIT_VERSION}+kybernetes-{__version__}",
+        "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-11-27T00:00:00Z",
+        "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
+        "platform": f"{platform.system().lower()}/{_arch()}",
+    }
+
+
+def _arch() -> str:
+    m = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+def _json(obj: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, headers={"Content-Type": content_type})
+
+
+def _not_found() -> web.Response:
+    return neg.status_response(errors.StatusError(404, "NotFound", "the server could not find the requested resource",
+                                                  details={}))
+
+
+class Router:
+    """Dispatches every request: non-resource endpoints by path, resource requests by RequestInfo."""
+
+    def __init__(self, server: APIServer) -> None:
+        self.server = server
+        self.resources = ResourceHandlers(server)
+        self.subresources = Subresources(server)
+        self.watches = WatchServer(server)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        ri = parse_request_info(request.method, path, dict(request.query))
+        if ri.is_resource_request:
+            return await self.resource_request(request, ri)
+        return await self.non_resource_request(request, path)
+
+    # non-resource
+
+    async def non_resource_request(self, request: web.Request, path: str) -> web.StreamResponse:
+        server = self.server
+        registry = server.registry
+        p = path.rstrip("/") or "/"
+        if request.method not in ("GET", "HEAD"):
+            if p in ("/api", "/apis") or p.startswith(("/api/", "/apis/")):
+                return neg.status_response(errors.method_not_allowed())
+            return _not_found()
+        accept = request.headers.get("Accept", "")
+        if p == "/version":
+            return _json(version_info())
+        if p in ("/healthz", "/livez", "/readyz") or p.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return self.health(request, p)
+        if p == "/metrics":
+            return web.Response(body=server.metrics.render(), content_type="text/plain",
+                                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        if p == "/api":
+            agg = discovery.negotiate_aggregated(accept)
+            if agg:
+                return _json(discovery.aggregated_discovery(registry, legacy=True, version=agg),
+                             content_type=discovery.aggregated_content_type(agg))
+            return _json(discovery.api_versions(f"{server.config.advertise_address}:{server.port}"))
+        if p == "/apis":
+            agg = discovery.negotiate_aggregated(accept)
+            if agg:
+                return _json(discovery.aggregated_discovery(registry, legacy=False, version=agg),
+                             content_type=discovery.aggregated_content_type(agg))
+            return _json(discovery.api_group_list(registry))
+        if p == "/api/v1":
+            doc = discovery.api_resource_list(registry, "", "v1")
+            return _json(doc) if doc else _not_found()
+        parts = p.strip("/").split("/")
+        if parts[0] == "apis" and len(parts) == 2:
+            doc = discovery.api_group(registry, parts[1])
+            return _json(doc) if doc else _not_found()
+        if parts[0] == "apis" and len(parts) == 3:
+            doc = discovery.api_resource_list(registry, parts[1], parts[2])
+            return _json(doc) if doc else _not_found()
+        if p.startswith("/openapi/"):
+            return self.openapi(request, p)
+        if p == "/":
+            paths = sorted({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/metrics", "/version",
+                            "/openapi/v2", "/openapi/v3"} |
+                           {f"/apis/{g}" for g in registry.groups() if g} |
+                           {f"/apis/{g}/{v}" for g, vs in registry.groups().items() if g for v in vs})
+            return _json({"paths": paths})
+        return _not_found()
+
+    def health(self, request: web.Request, p: str) -> web.Response:
+        ok = self.server.ready.is_set()
+        base, _, check = p.lstrip("/").partition("/")
+        if check:
+            if check in HEALTH_CHECKS:
+                return web.Response(text="ok")
+            return web.Response(status=404, text="not found")
+        if "verbose" in request.query:
+            lines = [f"[+]{c} ok" for c in HEALTH_CHECKS]
+            lines.append(f"{base} check {'passed' if ok else 'failed'}")
+            return web.Response(text="\n".join(lines) + "\n", status=200 if ok else 500)
+        return web.Response(text="ok" if ok else "not ready", status=200 if ok else 500)
+
+    def openapi(self, request: web.Request, p: str) -> web.Response:
+        from kybernetes.api import openapi
+
+        registry = self.server.registry
+        if p == "/openapi/v2":
+            ctype = openapi.openapi_v2_content_type(request.headers.get("Accept"))
+            etag = openapi.openapi_v2_etag(registry)
+            if request.headers.get("If-None-Match") == etag:
+                return web.Response(status=304, headers={"ETag": etag})
+            body = openapi.openapi_v2_protobuf(registry) if ctype != "application/json" else openapi.openapi_v2(registry)
+            return web.Response(body=body, headers={"Content-Type": ctype, "ETag": etag})
+        if p == "/openapi/v3":
+            return _json(openapi.openapi_v3_index(registry))
+        gv = openapi.parse_v3_path(p[len("/openapi/v3/"):])
+        if gv is None:
+            return _not_found()
+        body = openapi.openapi_v3_group_version(registry, *gv)
+        if body is None:
+            return _not_found()
+        digest = openapi.openapi_v3_hash(registry, *gv) or ""
+        headers = {"Content-Type": "application/json", "ETag": f'"{digest}"'}
+        if request.query.get("hash") == digest:
+            headers["Cache-Control"] = "public, immutable"
+            headers["Expires"] = "Thu, 01 Jan 2099 00:00:00 GMT"
+        else:
+            headers["Cache-Control"] = "no-cache, private"
+        return web.Response(body=body, headers=headers)
+
+    # resources
+
+    async def resource_request(self, request: web.Request, ri: RequestInfo) -> web.StreamResponse:
+        accept = neg.negotiate(request.headers.get("Accept", ""))
+        info = self.server.registry.get(ri.group, ri.version, ri.resource)
+        if info is None:
+            return _not_found()
+        if info.namespaced and not ri.namespace and ri.verb not in ("list", "watch", "deletecollection"):
+            return _not_found()
+        if not info.namespaced and ri.namespace and ri.resource != "namespaces":
+            return _not_found()
+        if info.namespaced and ri.verb == "deletecollection" and not ri.namespace:
+            return neg.status_response(errors.method_not_allowed())
+        sub = ri.subresource
+        verb = ri.verb
+        if sub:
+            if sub not in info.subresources:
+                return _not_found()
+            return await self.subresource_request(request, ri, info, accept)
+        if verb not in info.verbs:
+            return neg.status_response(errors.method_not_allowed(), accept)
+        h = self.resources
+        if verb == "get":
+            return await h.get(request, ri, info, accept)
+        if verb == "list":
+            return await h.list(request, ri, info, accept)
+        if verb == "watch":
+            return await self.watches.serve(request, ri, info, accept)
+        if verb == "create":
+            if ri.name:
+                return neg.status_response(errors.method_not_allowed())
+            if (info.group, info.plural) == ("", "bindings"):
+                return await self.subresources.binding(request, ri, info, accept, "")
+            return await h.create(request, ri, info, accept)
+        if verb == "update":
+            return await h.update(request, ri, info, accept)
+        if verb == "patch":
+            return await h.patch(request, ri, info, accept)
+        if verb == "delete":
+            return await h.delete(request, ri, info, accept)
+        if verb == "deletecollection":
+            return await h.delete_collection(request, ri, info, accept)
+        return neg.status_response(errors.method_not_allowed())
+
+    async def subresource_request(self, request: web.Request, ri: RequestInfo, info: Any,
+                                  accept: neg.Accept) -> web.StreamResponse:
+        sub, verb, h = ri.subresource, ri.verb, self.resources
+        if sub in ("status", "finalize", "approval", "ephemeralcontainers", "resize"):
+            if verb == "get":
+                return await h.get(request, ri, info, accept)
+            if verb == "update":
+                return await h.update(request, ri, info, accept, subresource=sub)
+            if verb == "patch" and sub != "finalize":
+                return await h.patch(request, ri, info, accept, subresource=sub)
+            return neg.status_response(errors.method_not_allowed())
+        if sub == "scale" and verb in ("get", "update", "patch"):
+            return await self.subresources.scale(request, ri, info, accept)
+        if sub == "binding" and verb == "create":
+            pods = self.server.registry.get("", "v1", "pods")
+            return await self.subresources.binding(request, ri, pods, accept, ri.name)
+        if sub == "eviction" and verb == "create":
+            return await self.subresources.eviction(request, ri, info, accept)
+        return neg.status_response(errors.StatusError(
+            503, "ServiceUnavailable", f"the {info.plural}/{sub} subresource is not served yet"))
+
+
+def build_app(server: APIServer) -> web.Application:
+    router = Router(server)
+    server.router = router  # type: ignore[attr-defined]
+
+    @web.middleware
+    async def errors_and_metrics(request: web.Request, handler: Any) -> web.StreamResponse:
+        start = time.perf_counter()
+        ri = None
+        code = 500
+        try:
+            request["user"] = _peer_user(request)
+            resp = await handler(request)
+            code = resp.status
+            return resp
+        except errors.StatusError as e:
+            code = e.code
+            try:
+                accept = neg.negotiate(request.headers.get("Accept", ""))
+            except errors.StatusError:
+                accept = neg.Accept()
+            return neg.status_response(e, accept)
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError,) as e:
+            code = 499
+            raise e
+        except Exception as e:  # a bug: answer 500 with a Status, log the trace
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return neg.status_response(errors.internal_error(str(e) or type(e).__name__))
+        finally:
+            ri = parse_request_info(request.method, request.path, dict(request.query))
+            if ri.is_resource_request:
+                info = server.registry.get(ri.group, ri.version, ri.resource)
+                verb = ri.verb.upper() if ri.verb != "deletecollection" else "DELETECOLLECTION"
+                scope = "resource" if ri.name else ("namespace" if ri.namespace else "cluster")
+                if ri.verb != "watch":
+                    server.metrics.observe_request(verb=verb if verb != "GET" else "GET", info=info,
+                                                   resource=ri.resource, subresource=ri.subresource, scope=scope,
+                                                   code=code, seconds=time.perf_counter() - start)
+
+    app = web.Application(middlewares=[errors_and_metrics], client_max_size=neg.MAX_BODY_BYTES + 1024)
+    app.router.add_route("*", "/{tail:.*}", router.handle)
+    return app
+
+
+def _peer_user(request: web.Request) -> dict[str, Any]:
+    """The user of a verified client certificate: CN is the name, O the groups."""
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport else None
+    if not cert:
+        return {}
+    name = ""
+    groups: list[str] = []
+    for rdn in cert.get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                name = v
+            elif k == "organizationName":
+                groups.append(v)
+    return {"username": name, "groups": groups + ["system:authenticated"]}

@@ -1,0 +1,588 @@
+"""The generic resource store (upstream's registry.Store): create, get, list, update, patch, delete on storage."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import orjson
+
+from kybernetes.api import errors, meta
+from kybernetes.api import schema as schemas
+from kybernetes.api.registry import ResourceInfo
+from kybernetes.api.unknown_fields import find_unknown_fields
+from kybernetes.apiserver import strategy
+from kybernetes.apiserver.admission import Admission
+from kybernetes.apiserver.watchcache import WatchCache, decode
+from kybernetes.storage.interface import CompactedError, KeyExistsError, Store
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 16
+FRESH_TIMEOUT = 5.0
+
+
+@dataclass
+class RequestContext:
+    """Per-request options every write honours."""
+
+    dry_run: bool = False
+    field_manager: str = ""
+    field_validation: str = "Strict"
+    user_agent: str = ""
+    user: str = ""
+    groups: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def manager(self, default: str = "unknown") -> str:
+        if self.field_manager:
+            return self.field_manager
+        ua = self.user_agent.split("/", 1)[0] if self.user_agent else ""
+        return ua or default
+
+
+class _Retry(Exception):
+    """A compare-and-swap lost a race; read again and retry."""
+
+
+def deep_copy(obj: Any) -> Any:
+    return orjson.loads(orjson.dumps(obj))
+
+
+def encode_for_storage(obj: dict[str, Any]) -> bytes:
+    """The stored form: the object without its resourceVersion (that is the key's mod revision)."""
+    md = obj.get("metadata") or {}
+    if "resourceVersion" in md:
+        obj = dict(obj)
+        md = dict(md)
+        del md["resourceVersion"]
+        obj["metadata"] = md
+    return orjson.dumps(obj)
+
+
+def type_schema(info: ResourceInfo) -> dict[str, Any] | None:
+    if info.crd:
+        return info.extra.get("openapi_schema")
+    return schemas.definition(info.definition) if info.definition else None
+
+
+def qualified(info: ResourceInfo) -> str:
+    return f"{info.plural}.{info.group}" if info.group else info.plural
+
+
+def kind_qualified(info: ResourceInfo) -> str:
+    return f"{info.kind}.{info.group}" if info.group else info.kind
+
+
+def encode_continue(revision: int, start: str) -> str:
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        d = orjson.loads(raw)
+        if d.get("v") != "meta.k8s.io/v1":
+            raise ValueError("version")
+        return int(d["rv"]), str(d["start"])
+    except Exception:
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+
+
+def _objects_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal apart from resourceVersion and the timestamps of managedFields."""
+    def strip(o: dict[str, Any]) -> dict[str, Any]:
+        o = dict(o)
+        md = dict(o.get("metadata") or {})
+        md.pop("resourceVersion", None)
+        mf = md.get("managedFields")
+        if isinstance(mf, list):
+            md["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in mf if isinstance(e, dict)]
+        o["metadata"] = md
+        return o
+    return strip(a) == strip(b)
+
+
+class ResourceStore:
+    """Every verb on every resource, against storage, through the watch cache."""
+
+    def __init__(self, *, store: Store, cache: WatchCache, admission: Admission,
+                 on_change: Callable[[ResourceInfo, dict[str, Any]], None] | None = None) -> None:
+        self.store = store
+        self.cache = cache
+        self.admission = admission
+        self.on_change = on_change
+
+    # reads
+
+    async def current(self, info: ResourceInfo, key: str) -> dict[str, Any] | None:
+        """The latest object (shared: copy before changing it)."""
+        if await self.cache.wait_fresh(FRESH_TIMEOUT):
+            return self.cache.cache_for(info.storage_prefix).objects.get(key)
+        _, kv = await self.store.get(key)
+        return decode(kv) if kv else None
+
+    async def get(self, info: ResourceInfo, namespace: str, name: str, resource_version: str = "") -> dict[str, Any]:
+        key = info.key(namespace, name)
+        if resource_version in ("", None):
+            obj = await self.current(info, key)
+        elif resource_version == "0":
+            obj = self.cache.cache_for(info.storage_prefix).objects.get(key)
+        else:
+            rv = parse_resource_version(resource_version)
+            await self.cache.wait_for_revision(rv, FRESH_TIMEOUT)
+            obj = self.cache.cache_for(info.storage_prefix).objects.get(key)
+        if obj is None:
+            raise errors.not_found(info.group, info.plural, name)
+        return self.present(info, obj)
+
+    def present(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """The object as served at info's version (CRDs' other versions only change apiVersion)."""
+        if obj.get("apiVersion") != info.group_version:
+            obj = dict(obj)
+            obj["apiVersion"] = info.group_version
+        return obj
+
+    async def list(self, info: ResourceInfo, namespace: str, *, matches: Callable[[dict[str, Any]], bool] | None,
+                   resource_version: str = "", resource_version_match: str = "", limit: int = 0,
+                   continue_: str = "") -> tuple[list[dict[str, Any]], int, str, int | None]:
+        """Items, list resourceVersion, continue token, remainingItemCount."""
+        prefix = info.list_prefix(namespace)
+        if continue_ or (limit > 0 and resource_version != "0") or resource_version_match == "Exact":
+            return await self._list_from_storage(info, prefix, matches=matches, limit=limit, continue_=continue_,
+                                                 resource_version=resource_version,
+                                                 exact=resource_version_match == "Exact")
+        if resource_version == "":
+            if not await self.cache.wait_fresh(FRESH_TIMEOUT):
+                return await self._list_from_storage(info, prefix, matches=matches, limit=0, continue_="",
+                                                     resource_version="", exact=False)
+        elif resource_version != "0":
+            await self.cache.wait_for_revision(parse_resource_version(resource_version), FRESH_TIMEOUT)
+        rev = self.cache.revision
+        items = self.cache.cache_for(info.storage_prefix).list(prefix, matches)
+        return [self.present(info, o) for o in items], rev, "", None
+
+    async def _list_from_storage(self, info: ResourceInfo, prefix: str, *, matches: Callable[[dict[str, Any]], bool] | None,
+                                 limit: int, continue_: str, resource_version: str,
+                                 exact: bool) -> tuple[list[dict[str, Any]], int, str, int | None]:
+        revision = 0
+        start = prefix
+        if continue_:
+            revision, suffix = decode_continue(continue_)
+            start = prefix + suffix
+        elif exact and resource_version not in ("", "0"):
+            revision = parse_resource_version(resource_version)
+        items: list[dict[str, Any]] = []
+        chunk = max(limit, 100) if limit else 0
+        more = False
+        next_key = ""
+        try:
+            while True:
+                res = await self.store.range(prefix, revision=revision, limit=chunk, start_key=start)
+                revision = res.revision
+                for i, kv in enumerate(res.kvs):
+                    obj = decode(kv)
+                    if matches is None or matches(obj):
+                        items.append(self.present(info, obj))
+                        if limit and len(items) >= limit:
+                            rest_in_page = i + 1 < len(res.kvs)
+                            if rest_in_page or res.more:
+                                more = True
+                                next_key = kv.key + "\x00"
+                            break
+                if more or not res.more or not res.kvs:
+                    break
+                start = res.kvs[-1].key + "\x00"
+        except CompactedError:
+            if continue_:
+                raise errors.StatusError(
+                    410, "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. You can start "
+                    "a new list without the continue parameter, or use the continue token in this response to "
+                    "retrieve the remainder of the results. Continuing with the provided token results in an "
+                    "inconsistent list - objects that were created, modified, or deleted between the time the first "
+                    "chunk was returned and now may show up in the list.")
+            raise errors.gone(f"too old resource version: {resource_version} ({await self.store.compacted_revision()})")
+        token = encode_continue(revision, next_key[len(prefix):]) if more else ""
+        remaining = None
+        if more and matches is None:
+            tail = await self.store.range(prefix, revision=revision, limit=1, start_key=next_key)
+            remaining = tail.count
+        return items, revision, token, remaining
+
+    # create
+
+    def check_body_type(self, info: ResourceInfo, obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, dict):
+            raise errors.bad_request("the object provided is not a valid object: expected a JSON object")
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        if api_version and api_version != info.group_version:
+            if info.crd and api_version.rpartition("/")[0] == info.group:
+                pass  # another version of the same CRD: served versions share one schema family
+            else:
+                raise errors.bad_request(
+                    f"the API version in the data ({api_version}) does not match the expected API version ({info.group_version})")
+        if kind and kind != info.kind:
+            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
+        obj["apiVersion"] = info.group_version
+        obj["kind"] = info.kind
+        if not isinstance(obj.get("metadata"), dict):
+            if obj.get("metadata") is not None:
+                raise errors.bad_request("metadata: expected a JSON object")
+            obj["metadata"] = {}
+        return obj
+
+    def check_unknown_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext) -> None:
+        if ctx.field_validation == "Ignore" or info.crd:
+            return
+        unknown = find_unknown_fields(obj, type_schema(info))
+        self._report_unknown(unknown, ctx)
+
+    def _report_unknown(self, unknown: list[str], ctx: RequestContext) -> None:
+        if not unknown or ctx.field_validation == "Ignore":
+            return
+        msgs = [f'unknown field "{p}"' for p in unknown]
+        if ctx.field_validation == "Strict":
+            raise errors.bad_request("strict decoding error: " + ", ".join(msgs))
+        ctx.warnings.extend(msgs)
+
+    def _defaults_and_validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
+                               ctx: RequestContext, subresource: str = "") -> None:
+        from kybernetes.apiserver import typehooks
+
+        if info.crd:
+            pruned = typehooks.prune_custom_resource(info, obj)
+            if pruned and subresource == "":
+                self._report_unknown(pruned, ctx)
+            typehooks.default_custom_resource(info, obj)
+            errs = typehooks.validate_custom_resource(info, obj, old)
+        else:
+            typehooks.apply_defaults(info, obj)
+            errs = typehooks.validate(info, obj, old, subresource=subresource)
+        if errs:
+            raise errors.invalid_object(info.group, info.kind, meta.name_of(obj), errs)
+
+    async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any], ctx: RequestContext,
+                     *, managed: bool = True) -> dict[str, Any]:
+        obj = self.check_body_type(info, obj)
+        md = obj["metadata"]
+        if info.namespaced:
+            if md.get("namespace") and md["namespace"] != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            md["namespace"] = namespace
+        else:
+            md.pop("namespace", None)
+        if not md.get("name") and md.get("generateName"):
+            md["name"] = meta.generate_name(md["generateName"])
+        if not md.get("name"):
+            raise errors.invalid_object(info.group, info.kind, "", [errors.required("metadata.name", "name or generateName is required")])
+        name = md["name"]
+        self.admission.check_namespace(info, namespace, name)
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            md.pop(k, None)
+        md["uid"] = meta.new_uid()
+        md["creationTimestamp"] = meta.now_rfc3339()
+        strategy.prepare_for_create(info, obj)
+        from kybernetes.apiserver import typehooks
+
+        typehooks.prepare_for_create(info, obj, ctx)
+        self._defaults_and_validate(info, obj, None, ctx)
+        rollback = self.admission.admit_create(info, obj)
+        try:
+            if managed:
+                typehooks.track_managed_fields(info, None, obj, ctx)
+            if ctx.dry_run:
+                rollback()
+                return self.present(info, obj)
+            try:
+                kv = await self.store.create(info.key(namespace, name), encode_for_storage(obj))
+            except KeyExistsError:
+                raise errors.already_exists(info.group, info.plural, name)
+        except BaseException:
+            rollback()
+            raise
+        md["resourceVersion"] = str(kv.mod_revision)
+        await self.cache.wait_for_revision(kv.mod_revision, FRESH_TIMEOUT)
+        return self.present(info, obj)
+
+    # update and patch
+
+    async def update(self, info: ResourceInfo, namespace: str, name: str, obj: Any, ctx: RequestContext,
+                     subresource: str = "") -> tuple[dict[str, Any], bool]:
+        """PUT: returns (object, created)."""
+        obj = self.check_body_type(info, obj)
+        md = obj["metadata"]
+        if md.get("name") and md["name"] != name:
+            raise errors.bad_request(f"the name of the object ({md['name']}) does not match the name on the URL ({name})")
+        if info.namespaced and md.get("namespace") and md["namespace"] != namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        md["name"] = name
+        want_rv = md.get("resourceVersion") or ""
+        key = info.key(namespace, name)
+        for _ in range(MAX_RETRIES):
+            old = await self.current(info, key)
+            if old is None:
+                if subresource == "" and strategy.allow_create_on_update(info):
+                    created = await self.create(info, namespace, deep_copy(obj), ctx)
+                    return created, True
+                raise errors.not_found(info.group, info.plural, name)
+            if want_rv and want_rv != old["metadata"].get("resourceVersion"):
+                raise errors.conflict(info.group, info.plural, name,
+                                      "the object has been modified; please apply your changes to the latest version and try again")
+            try:
+                return await self._write_update(info, key, old, deep_copy(obj), ctx, subresource,
+                                                retry=not want_rv), False
+            except _Retry:
+                continue
+        raise errors.conflict(info.group, info.plural, name, "too many concurrent writers; try again")
+
+    async def patch(self, info: ResourceInfo, namespace: str, name: str, patch_type: str, body: bytes,
+                    ctx: RequestContext, subresource: str = "", force: bool = False) -> tuple[dict[str, Any], bool]:
+        """PATCH with json, merge, strategic or apply patches; returns (object, created)."""
+        from kybernetes.apiserver import typehooks
+
+        key = info.key(namespace, name)
+        for _ in range(MAX_RETRIES):
+            old = await self.current(info, key)
+            if patch_type == "apply":
+                applied = typehooks.decode_apply_body(body)
+                if old is None:
+                    if subresource:
+                        raise errors.not_found(info.group, info.plural, name)
+                    obj = self.check_body_type(info, deep_copy(applied))
+                    _check_patch_identity(obj, name, namespace if info.namespaced else "")
+                    obj["metadata"]["name"] = name
+                    self.check_unknown_fields(info, obj, ctx)
+                    new = typehooks.server_side_apply(info, None, obj, ctx, force=force, subresource=subresource)
+                    return await self.create(info, namespace, new, ctx, managed=False), True
+                self.check_body_type(info, deep_copy(applied))
+                _check_patch_identity(applied, name, namespace if info.namespaced else "")
+                self.check_unknown_fields(info, applied, ctx)
+                new = typehooks.server_side_apply(info, deep_copy(old), applied, ctx, force=force,
+                                                  subresource=subresource)
+                want_rv = (applied.get("metadata") or {}).get("resourceVersion") or ""
+                managed = False
+            else:
+                if old is None:
+                    raise errors.not_found(info.group, info.plural, name)
+                new = typehooks.apply_patch(info, patch_type, deep_copy(old), body)
+                if not isinstance(new, dict):
+                    raise errors.bad_request("patched object is not a JSON object")
+                self.check_unknown_fields(info, new, ctx)
+                new_md = new.get("metadata") if isinstance(new.get("metadata"), dict) else {}
+                want_rv = new_md.get("resourceVersion") or ""
+                if want_rv == old["metadata"].get("resourceVersion"):
+                    want_rv = ""  # the patch did not set it
+                managed = True
+            new_md = new.setdefault("metadata", {})
+            if new_md.get("name", name) != name:
+                raise errors.bad_request(f"the name of the object ({new_md.get('name')}) does not match the name on the URL ({name})")
+            new_md["name"] = name
+            if info.namespaced:
+                new_md["namespace"] = namespace
+            if want_rv and want_rv != old["metadata"].get("resourceVersion"):
+                raise errors.conflict(info.group, info.plural, name,
+                                      "the object has been modified; please apply your changes to the latest version and try again")
+            new = self.check_body_type(info, new)
+            try:
+                return await self._write_update(info, key, old, new, ctx, subresource, retry=not want_rv,
+                                                managed=managed), False
+            except _Retry:
+                continue
+        raise errors.conflict(info.group, info.plural, name, "too many concurrent writers; try again")
+
+    async def _write_update(self, info: ResourceInfo, key: str, old: dict[str, Any], new: dict[str, Any],
+                            ctx: RequestContext, subresource: str, *, retry: bool,
+                            managed: bool = True) -> dict[str, Any]:
+        from kybernetes.apiserver import typehooks
+
+        omd, nmd = old["metadata"], new["metadata"]
+        name = omd["name"]
+        if nmd.get("uid") and nmd["uid"] != omd.get("uid"):
+            raise errors.conflict(info.group, info.plural, name,
+                                  f"Precondition failed: UID in precondition: {nmd['uid']}, UID in object meta: {omd.get('uid')}")
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            if k in omd:
+                nmd[k] = omd[k]
+            else:
+                nmd.pop(k, None)
+        if info.namespaced:
+            nmd["namespace"] = omd.get("namespace")
+        nmd["resourceVersion"] = omd.get("resourceVersion")
+        if omd.get("deletionTimestamp"):
+            added = set(nmd.get("finalizers") or []) - set(omd.get("finalizers") or [])
+            if added:
+                raise errors.invalid_object(info.group, info.kind, name, [errors.forbidden(
+                    "metadata.finalizers", f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}".replace("'", '"'))])
+        strategy.prepare_for_update(info, new, old, subresource)
+        typehooks.prepare_for_update(info, new, old, subresource, ctx)
+        self._defaults_and_validate(info, new, old, ctx, subresource)
+        rollback = self.admission.admit_update(info, new, old, subresource)
+        try:
+            if managed:
+                typehooks.track_managed_fields(info, old, new, ctx, subresource=subresource)
+            finalizing = bool(omd.get("deletionTimestamp")) and not nmd.get("finalizers") and \
+                not typehooks.blocks_final_deletion(info, new)
+            if _objects_equal(new, old) and not finalizing:
+                rollback()
+                return self.present(info, old)
+            if ctx.dry_run:
+                rollback()
+                return self.present(info, new)
+            old_rv = int(omd["resourceVersion"])
+            if finalizing:
+                res = await self.store.delete(key, mod_revision=old_rv)
+            else:
+                res = await self.store.update(key, encode_for_storage(new), mod_revision=old_rv)
+        except BaseException:
+            rollback()
+            raise
+        if not res.succeeded:
+            rollback()
+            await self.cache.wait_for_revision(res.kv.mod_revision if res.kv else res.revision, FRESH_TIMEOUT)
+            if retry:
+                raise _Retry()
+            raise errors.conflict(info.group, info.plural, name,
+                                  "the object has been modified; please apply your changes to the latest version and try again")
+        nmd["resourceVersion"] = str(res.revision)
+        if finalizing:
+            self.admission.released(info, new)
+        await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+        return self.present(info, new)
+
+    # delete
+
+    async def delete(self, info: ResourceInfo, namespace: str, name: str, options: dict[str, Any],
+                     ctx: RequestContext) -> tuple[dict[str, Any], bool]:
+        """Returns (object, deleted now); not deleted now means marked with a deletionTimestamp."""
+        self.admission.check_namespace_delete(info, name)
+        key = info.key(namespace, name)
+        for _ in range(MAX_RETRIES):
+            try:
+                return await self._delete_once(info, key, name, options, ctx)
+            except _Retry:
+                continue
+        raise errors.conflict(info.group, info.plural, name, "too many concurrent writers; try again")
+
+    async def _delete_once(self, info: ResourceInfo, key: str, name: str, options: dict[str, Any],
+                           ctx: RequestContext) -> tuple[dict[str, Any], bool]:
+        from kybernetes.apiserver import typehooks
+
+        pre = options.get("preconditions") or {}
+        old = await self.current(info, key)
+        if old is None:
+            raise errors.not_found(info.group, info.plural, name)
+        omd = old["metadata"]
+        if pre.get("uid") and pre["uid"] != omd.get("uid"):
+            raise errors.conflict(info.group, info.plural, name,
+                                  f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {omd.get('uid')}")
+        if pre.get("resourceVersion") and pre["resourceVersion"] != omd.get("resourceVersion"):
+            raise errors.conflict(info.group, info.plural, name,
+                                  f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                                  f"ResourceVersion in object meta: {omd.get('resourceVersion')}")
+        new = deep_copy(old)
+        nmd = new["metadata"]
+        finalizers = list(nmd.get("finalizers") or [])
+        policy = options.get("propagationPolicy")
+        if policy is None and options.get("orphanDependents") is not None:
+            policy = "Orphan" if options["orphanDependents"] else "Background"
+        if policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        elif policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        grace = typehooks.grace_period(info, old, options)
+        blocking = typehooks.blocks_final_deletion(info, new)
+        if omd.get("deletionTimestamp"):
+            # already being deleted: only a shorter grace period or new propagation finalizers change anything
+            changed = finalizers != list(omd.get("finalizers") or [])
+            cur_grace = omd.get("deletionGracePeriodSeconds")
+            if grace is not None and cur_grace is not None and grace < cur_grace:
+                if grace == 0 and not finalizers and not blocking:
+                    return await self._delete_now(info, key, old, ctx)
+                nmd["deletionGracePeriodSeconds"] = grace
+                nmd["deletionTimestamp"] = meta.format_time(datetime.now(timezone.utc) + timedelta(seconds=grace))
+                changed = True
+            if not changed:
+                return self.present(info, old), False
+        elif finalizers or (grace or 0) > 0 or blocking:
+            now = datetime.now(timezone.utc)
+            nmd["deletionTimestamp"] = meta.format_time(now + timedelta(seconds=grace or 0))
+            nmd["deletionGracePeriodSeconds"] = grace or 0
+            typehooks.prepare_for_delete(info, new)
+        else:
+            return await self._delete_now(info, key, old, ctx)
+        if finalizers:
+            nmd["finalizers"] = finalizers
+        if ctx.dry_run:
+            return self.present(info, new), False
+        res = await self.store.update(key, encode_for_storage(new), mod_revision=int(omd["resourceVersion"]))
+        if not res.succeeded:
+            await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+            raise _Retry()
+        nmd["resourceVersion"] = str(res.revision)
+        await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+        return self.present(info, new), False
+
+    async def _delete_now(self, info: ResourceInfo, key: str, old: dict[str, Any],
+                          ctx: RequestContext) -> tuple[dict[str, Any], bool]:
+        if ctx.dry_run:
+            return self.present(info, old), True
+        res = await self.store.delete(key, mod_revision=int(old["metadata"]["resourceVersion"]))
+        if not res.succeeded:
+            await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+            raise _Retry()
+        self.admission.released(info, old)
+        await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+        out = dict(old)
+        out["metadata"] = dict(old["metadata"], resourceVersion=str(res.revision))
+        return self.present(info, out), True
+
+
+def parse_resource_version(rv: str) -> int:
+    try:
+        n = int(rv)
+        if n < 0:
+            raise ValueError
+        return n
+    except (TypeError, ValueError):
+        raise errors.bad_request(f'invalid resource version "{rv}"') from None
+
+
+def _check_patch_identity(obj: dict[str, Any], name: str, namespace: str) -> None:
+    md = obj.get("metadata") or {}
+    if md.get("name") and md["name"] != name:
+        raise errors.bad_request(f"the name of the object ({md['name']}) does not match the name on the URL ({name})")
+    if namespace and md.get("namespace") and md["namespace"] != namespace:
+        raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+
+
+async def guaranteed_update(rest: ResourceStore, info: ResourceInfo, namespace: str, name: str,
+                            mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
+                            ctx: RequestContext) -> dict[str, Any]:
+    """Read, mutate a copy, compare-and-swap; retry on a lost race. mutate returns None for 'no change'.
+
+    For internal subresources (binding, finalize): no defaulting or validation beyond what mutate does.
+    """
+    key = info.key(namespace, name)
+    for _ in range(MAX_RETRIES):
+        old = await rest.current(info, key)
+        if old is None:
+            raise errors.not_found(info.group, info.plural, name)
+        new = mutate(deep_copy(old))
+        if new is None:
+            return rest.present(info, old)
+        if ctx.dry_run:
+            return rest.present(info, new)
+        res = await rest.store.update(key, encode_for_storage(new), mod_revision=int(old["metadata"]["resourceVersion"]))
+        if not res.succeeded:
+            await rest.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+            continue
+        new["metadata"]["resourceVersion"] = str(res.revision)
+        await rest.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+        return rest.present(info, new)
+    raise errors.conflict(info.group, info.plural, name, "too many concurrent writers; try again")

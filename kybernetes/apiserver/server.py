@@ -1,0 +1,165 @@
+"""The apiserver process: configuration, wiring of storage, cache, registry and handlers, TLS serving."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from kybernetes.api.registry import Registry
+from kybernetes.apiserver.admission import Admission
+from kybernetes.apiserver.allocators import IPAllocator, PortAllocator
+from kybernetes.apiserver.metrics import APIServerMetrics, InstrumentedStore
+from kybernetes.apiserver.rest import ResourceStore
+from kybernetes.apiserver.watchcache import WatchCache
+from kybernetes.storage.interface import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVICE_CIDR = "198.19.0.0/16"
+DEFAULT_CLUSTER_CIDR = "198.18.0.0/16"
+DEFAULT_NODE_PORT_RANGE = "30000-32767"
+
+
+def default_data_dir() -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/kybernetes"
+    return os.path.join(os.path.expanduser("~"), ".local", "share", "kybernetes")
+
+
+def default_advertise_address() -> str:
+    """The machine's primary address (the one a default route would use), else loopback; sends no packet."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("198.18.0.1", 9))  # connect() on UDP only picks a source address
+            addr = s.getsockname()[0]
+            if addr and not addr.startswith("0."):
+                return addr
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
+@dataclass
+class APIServerConfig:
+    data_dir: str = field(default_factory=default_data_dir)
+    bind_address: str = "0.0.0.0"
+    secure_port: int = 6443
+    advertise_address: str = ""
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    service_node_port_range: str = DEFAULT_NODE_PORT_RANGE
+    datastore_endpoint: str = ""  # default: sqlite in the data dir
+    compaction_interval: float = 300.0
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
+    extra_sans: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.advertise_address:
+            self.advertise_address = "127.0.0.1" if self.bind_address in ("127.0.0.1", "localhost") \
+                else default_advertise_address()
+
+
+class APIServer:
+    """Owns every apiserver part; start() serves, stop() drains and closes."""
+
+    def __init__(self, config: APIServerConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.metrics = APIServerMetrics()
+        self._raw_store = store
+        self.store: Store = None  # type: ignore[assignment]
+        self.registry = Registry()
+        self.ips = IPAllocator(config.service_cluster_ip_range)
+        self.ports = PortAllocator(config.service_node_port_range)
+        self.cache: WatchCache = None  # type: ignore[assignment]
+        self.admission: Admission = None  # type: ignore[assignment]
+        self.rest: ResourceStore = None  # type: ignore[assignment]
+        self.runner: web.AppRunner | None = None
+        self.port = config.secure_port
+        self.ready = asyncio.Event()
+        self.kubeconfig_path = ""
+        self._compactor: asyncio.Task[None] | None = None
+
+    async def open_storage(self) -> None:
+        if self._raw_store is None:
+            from kybernetes.storage import db_path, open_store
+
+            url = self.config.datastore_endpoint or db_path(self.config.data_dir)
+            if "://" not in url:
+                os.makedirs(os.path.dirname(os.path.abspath(url)), exist_ok=True)
+            self._raw_store = await open_store(url, compaction_interval=self.config.compaction_interval)
+        self.store = InstrumentedStore(self._raw_store, self.metrics)  # type: ignore[assignment]
+
+    async def start(self) -> None:
+        from kybernetes.apiserver.app import build_app
+        from kybernetes.apiserver.bootstrap import bootstrap
+        from kybernetes.apiserver.crdcontroller import CRDController
+
+        await self.open_storage()
+        self.cache = WatchCache(self.store)
+        await self.cache.start()
+        self.admission = Admission(self.cache, self.ips, self.ports)
+        self.admission.sync_allocators()
+        self.rest = ResourceStore(store=self.store, cache=self.cache, admission=self.admission)
+        self.crds = CRDController(self)
+        self.crds.sync_all()
+        await bootstrap(self)
+        await self.crds.start()
+        app = build_app(self)
+        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self.runner.setup()
+        ssl_ctx = self.ssl_context()
+        site = web.TCPSite(self.runner, self.config.bind_address, self.config.secure_port, ssl_context=ssl_ctx,
+                           reuse_address=True, backlog=1024)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the bound port when 0 was asked
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self.ready.set()
+        log.info("apiserver listening on https://%s:%d", self.config.bind_address, self.port)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        from kybernetes.pki.bootstrap import ensure_pki
+
+        cfg = self.config
+        if not (cfg.tls_cert_file and cfg.tls_private_key_file):
+            server_url = f"https://127.0.0.1:{cfg.secure_port}"
+            paths = ensure_pki(cfg.data_dir, server=server_url, service_ip=self.ips.kubernetes_ip,
+                               ips=[cfg.advertise_address] + [s for s in cfg.extra_sans if _is_ip(s)],
+                               hostnames=[s for s in cfg.extra_sans if not _is_ip(s)])
+            cfg.tls_cert_file, cfg.tls_private_key_file = paths.apiserver_crt, paths.apiserver_key
+            cfg.client_ca_file = cfg.client_ca_file or paths.ca_crt
+            self.kubeconfig_path = paths.admin_kubeconfig
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cfg.tls_cert_file, cfg.tls_private_key_file)
+        if cfg.client_ca_file:
+            ctx.load_verify_locations(cfg.client_ca_file)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if getattr(self, "crds", None):
+            await self.crds.stop()
+        if self.cache is not None:
+            await self.cache.stop()
+        if self._raw_store is not None:
+            await self._raw_store.close()
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,1 @@
+"""The kybernetes command line."""

@@ -1,0 +1,208 @@
+"""Async REST client for the apiserver on aiohttp: verbs, watch streams, and `ApiError` for non-2xx answers."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from kybernetes.client.config import ClientConfig
+
+PATCH_CONTENT_TYPES = {
+    "json": "application/json-patch+json",
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the apiserver; `status` is the metav1.Status body (synthesised if absent)."""
+
+    def __init__(self, code: int, status: dict[str, Any]) -> None:
+        self.code = code
+        self.status = status
+        self.reason: str = status.get("reason", "") or ""
+        self.message: str = status.get("message", "") or ""
+        super().__init__(f"{code} {self.reason}: {self.message}")
+
+    @classmethod
+    def from_body(cls, code: int, body: bytes) -> ApiError:
+        try:
+            status = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            status = None
+        if not isinstance(status, dict) or status.get("kind") != "Status":
+            status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                      "message": body.decode(errors="replace").strip() or f"HTTP {code}",
+                      "reason": _REASONS.get(code, "Unknown"), "code": code}
+        return cls(int(status.get("code") or code), status)
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.code == 409
+
+    @property
+    def gone(self) -> bool:
+        """410: the requested resourceVersion has been compacted ('Expired' or 'Gone')."""
+        return self.code == 410
+
+
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+            406: "NotAcceptable", 409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType",
+            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
+            504: "Timeout"}
+
+
+def resource_path(group: str, version: str, plural: str, namespace: str | None = None, name: str | None = None,
+                  subresource: str | None = None) -> str:
+    """'/api/v1/namespaces/ns/pods/name/status' and friends; group '' is the core group."""
+    parts = ["/api", version] if group in ("", "core") else ["/apis", group, version]
+    if namespace:
+        parts += ["namespaces", quote(namespace, safe="")]
+    parts.append(plural)
+    if name:
+        parts.append(quote(name, safe=":@"))
+    if subresource:
+        parts.append(subresource)
+    return "/".join(parts)
+
+
+def _params(params: dict[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in (params or {}).items():
+        if v is None:
+            continue
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return out
+
+
+class RESTClient:
+    """One connection pool to one apiserver. Use as `async with RESTClient(config) as c:` or call close()."""
+
+    def __init__(self, config: ClientConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.config = config
+        self.timeout = timeout
+        self._ssl = config.ssl_context()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> RESTClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=0)
+            self._session = aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+        return self._session
+
+    def _headers(self, content_type: str | None = None, accept: str = "application/json") -> dict[str, str]:
+        h = {"Accept": accept, "User-Agent": self.config.user_agent}
+        token = self.config.bearer_token()
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        elif self.config.username is not None:
+            cred = f"{self.config.username}:{self.config.password or ''}".encode()
+            h["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+        if content_type:
+            h["Content-Type"] = content_type
+        return h
+
+    def _request_kwargs(self) -> dict[str, Any]:
+        return {"server_hostname": self.config.tls_server_name} if self.config.tls_server_name else {}
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: Any = None, content_type: str = "application/json") -> dict[str, Any]:
+        """Send one request; return the decoded JSON body, raise ApiError for non-2xx answers."""
+        if body is None or isinstance(body, bytes):
+            data = body
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = orjson.dumps(body)
+        session = self._get_session()
+        async with session.request(method, self.config.server + path, params=_params(params), data=data,
+                                   headers=self._headers(content_type if data is not None else None),
+                                   timeout=aiohttp.ClientTimeout(total=self.timeout),
+                                   **self._request_kwargs()) as resp:
+            raw = await resp.read()
+            if resp.status >= 300:
+                raise ApiError.from_body(resp.status, raw)
+            if not raw:
+                return {}
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return {"raw": raw.decode(errors="replace")}
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.request("GET", path, params=params)
+
+    async def list(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A list (kind ...List) with metadata.resourceVersion; pass limit/continue in params to page."""
+        return await self.request("GET", path, params=params)
+
+    async def create(self, path: str, body: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.request("POST", path, params=params, body=body)
+
+    async def update(self, path: str, body: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.request("PUT", path, params=params, body=body)
+
+    async def patch(self, path: str, body: Any, patch_type: str = "merge",
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """patch_type: 'json', 'merge', 'strategic', 'apply' (needs params fieldManager) or a content type."""
+        content_type = PATCH_CONTENT_TYPES.get(patch_type, patch_type)
+        if content_type == PATCH_CONTENT_TYPES["apply"] and not isinstance(body, (bytes, str)):
+            body = orjson.dumps(body)  # JSON is valid YAML
+        return await self.request("PATCH", path, params=params, body=body, content_type=content_type)
+
+    async def delete(self, path: str, params: dict[str, Any] | None = None,
+                     body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Delete; `body` may be DeleteOptions (propagationPolicy, preconditions, gracePeriodSeconds)."""
+        return await self.request("DELETE", path, params=params, body=body)
+
+    async def watch(self, path: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Yield watch events {"type", "object"} until the server closes the stream.
+
+        ERROR events (e.g. 410 Expired) are yielded like any other; a non-2xx answer raises ApiError.
+        """
+        q = dict(params or {})
+        q["watch"] = "true"
+        timeout_s = q.get("timeoutSeconds")
+        read_timeout = float(timeout_s) + 30.0 if timeout_s is not None else None
+        session = self._get_session()
+        async with session.get(self.config.server + path, params=_params(q), headers=self._headers(),
+                               timeout=aiohttp.ClientTimeout(total=None, connect=self.timeout,
+                                                             sock_read=read_timeout),
+                               **self._request_kwargs()) as resp:
+            if resp.status >= 300:
+                raise ApiError.from_body(resp.status, await resp.read())
+            buf = bytearray()
+            async for chunk in resp.content.iter_any():
+                start = 0
+                buf += chunk
+                while (nl := buf.find(b"\n", start)) >= 0:
+                    line = bytes(buf[start:nl]).strip()
+                    start = nl + 1
+                    if line:
+                        yield orjson.loads(line)
+                del buf[:start]
+            if bytes(buf).strip():
+                yield orjson.loads(bytes(buf))

@@ -1,0 +1,117 @@
+"""Shared fixtures: an in-process apiserver for integration tests, a real `kybernetes server` process for e2e."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+
+from kybernetes.apiserver.server import APIServer, APIServerConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest_asyncio.fixture
+async def apiserver(tmp_path) -> AsyncIterator[APIServer]:
+    """A started apiserver on loopback with SQLite storage in a temporary data dir."""
+    cfg = APIServerConfig(data_dir=str(tmp_path / "data"), bind_address="127.0.0.1", secure_port=free_port())
+    server = APIServer(cfg)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@dataclass
+class Cluster:
+    """A `kybernetes server` process and how to reach it."""
+
+    proc: subprocess.Popen
+    data_dir: str
+    port: int
+    kubeconfig: str
+    log_path: str
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+        cmd = ["kubectl", "--kubeconfig", self.kubeconfig, *args]
+        res = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        return res
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+
+def start_server_process(data_dir: str, port: int, log_path: str, *extra: str) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "kybernetes", "server", "--data-dir", data_dir, "--bind-address", "127.0.0.1",
+         "--secure-port", str(port), *extra],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("server did not become ready")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """One `kybernetes server` for the whole e2e session."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on the PATH")
+    base = tmp_path_factory.mktemp("cluster")
+    data_dir = str(base / "data")
+    port = free_port()
+    log_path = str(base / "server.log")
+    proc = start_server_process(data_dir, port, log_path)
+    try:
+        wait_ready(port, proc)
+        yield Cluster(proc, data_dir, port, os.path.join(data_dir, "admin.kubeconfig"), log_path)
+    finally:
+        stop_process(proc)
