@@ -13,6 +13,7 @@ Rollback = Callable[[], None]
 
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 NAMESPACES_KEY_PREFIX = "/registry/core/namespaces/"
+PRIORITY_CLASSES_KEY_PREFIX = "/registry/scheduling.k8s.io/priorityclasses/"
 DEFAULT_TOLERATION_SECONDS = 300
 
 
@@ -66,6 +67,7 @@ class Admission:
         if (info.group, info.plural) == ("", "pods"):
             _pod_service_account(obj)
             _default_toleration_seconds(obj)
+            self._pod_priority(obj)
         if (info.group, info.plural) == ("", "services"):
             return self._allocate_service(obj, None)
         return _noop
@@ -74,6 +76,28 @@ class Admission:
         if (info.group, info.plural) == ("", "services") and subresource == "":
             return self._allocate_service(obj, old)
         return _noop
+
+    def _pod_priority(self, pod: dict[str, Any]) -> None:
+        """Priority admission: spec.priority from the named PriorityClass, or the global default, or 0."""
+        from kybernetes.api.defaults import set_pod_priority
+
+        spec = pod.setdefault("spec", {})
+        classes = self.cache.caches.get(PRIORITY_CLASSES_KEY_PREFIX)
+        name = spec.get("priorityClassName")
+        pc = None
+        if name:
+            pc = classes.objects.get(PRIORITY_CLASSES_KEY_PREFIX + name) if classes else None
+            if pc is None:
+                raise errors.StatusError(
+                    403, "Forbidden",
+                    f'pods "{pod.get("metadata", {}).get("name", "")}" is forbidden: no PriorityClass with name {name} was found',
+                    details={"name": pod.get("metadata", {}).get("name", ""), "kind": "pods"})
+        elif classes:
+            defaults = [c for c in classes.objects.values() if c.get("globalDefault")]
+            if defaults:
+                pc = min(defaults, key=lambda c: c.get("value", 0))
+                spec["priorityClassName"] = pc["metadata"]["name"]
+        set_pod_priority(pod, pc)
 
     def released(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
         """An object left storage: give back what it held."""

@@ -27,6 +27,9 @@ def _ctx() -> RequestContext:
 async def _ensure(server: APIServer, group: str, version: str, plural: str, namespace: str, obj: dict[str, Any]) -> None:
     info = server.registry.get(group, version, plural)
     assert info is not None, plural
+    key = info.key(namespace, obj["metadata"]["name"])
+    if server.cache.cache_for(info.storage_prefix).objects.get(key) is not None:
+        return
     try:
         await server.rest.create(info, namespace, obj, _ctx())
     except errors.StatusError as e:

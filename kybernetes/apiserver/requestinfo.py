@@ -51,10 +51,11 @@ def parse_request_info(method: str, path: str, query: dict[str, str] | None = No
         rest = rest[1:]
         if not rest:
             return RequestInfo(False, path, verb=method.lower())
-    if rest[0] == "namespaces" and len(rest) >= 3:
+    namespace_subresource = len(rest) == 3 and rest[0] == "namespaces" and rest[2] in ("status", "finalize")
+    if rest[0] == "namespaces" and len(rest) >= 3 and not namespace_subresource:
         info.namespace = rest[1]
         rest = rest[2:]
-    elif rest[0] == "namespaces" and len(rest) == 2:
+    elif rest[0] == "namespaces" and len(rest) >= 2:
         # the namespace object itself
         info.namespace = rest[1]
     info.parts = tuple(rest)

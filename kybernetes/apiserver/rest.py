@@ -199,14 +199,9 @@ class ResourceStore:
                 start = res.kvs[-1].key + "\x00"
         except CompactedError:
             if continue_:
-                raise errors.StatusError(
-                    410, "Expired",
-                    "The provided continue parameter is too old to display a consistent list result. You can start "
-                    "a new list without the continue parameter, or use the continue token in this response to "
-                    "retrieve the remainder of the results. Continuing with the provided token results in an "
-                    "inconsistent list - objects that were created, modified, or deleted between the time the first "
-                    "chunk was returned and now may show up in the list.")
-            raise errors.gone(f"too old resource version: {resource_version} ({await self.store.compacted_revision()})")
+                raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
+                                  "You can start a new list without the continue parameter.")
+            raise errors.gone("The resourceVersion for the provided list is too old.")
         token = encode_continue(revision, next_key[len(prefix):]) if more else ""
         remaining = None
         if more and matches is None:
@@ -418,7 +413,8 @@ class ResourceStore:
             added = set(nmd.get("finalizers") or []) - set(omd.get("finalizers") or [])
             if added:
                 raise errors.invalid_object(info.group, info.kind, name, [errors.forbidden(
-                    "metadata.finalizers", f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}".replace("'", '"'))])
+                    "metadata.finalizers", "no new finalizers can be added if the object is being deleted, found new finalizers "
+                    "[]string{" + ", ".join(f'"{f}"' for f in sorted(added)) + "}")])
         strategy.prepare_for_update(info, new, old, subresource)
         typehooks.prepare_for_update(info, new, old, subresource, ctx)
         self._defaults_and_validate(info, new, old, ctx, subresource)

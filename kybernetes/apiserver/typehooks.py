@@ -72,6 +72,10 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any], ctx: RequestCont
         obj.pop("status", None)
     elif gp == ("apiextensions.k8s.io", "customresourcedefinitions"):
         obj.pop("status", None)
+    elif gp == ("batch", "jobs"):
+        from kybernetes.api.defaults import generate_job_selector
+
+        generate_job_selector(obj)
 
 
 def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any], subresource: str,

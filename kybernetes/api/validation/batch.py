@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.api.errors import FieldError, forbidden, invalid, not_supported, required
+from kybernetes.api.errors import FieldError, invalid, not_supported, required
 from kybernetes.api.validation import meta as m
 from kybernetes.api.validation import pod as p
 from kybernetes.api.validation.cron import CronError, parse_standard
