@@ -263,3 +263,38 @@ def test_crd_instance_printer_columns_and_invalid_instance(cluster, ns):
     res = cluster.kubectl("apply", "-f", "-", input=bad, check=False)
     assert res.returncode != 0
     assert "spec.replicas" in res.stderr and "should be less than or equal to 10" in res.stderr
+
+
+@pytest.mark.parametrize("args,kind_name", [
+    (["create", "configmap", "pc", "--from-literal=a=b"], "configmap/pc"),
+    (["create", "secret", "generic", "ps", "--from-literal=k=v"], "secret/ps"),
+    (["create", "deployment", "pd", "--image=nginx", "--replicas=3", "--port=80"], "deployment.apps/pd"),
+    (["create", "service", "clusterip", "psvc", "--tcp=80:8080"], "service/psvc"),
+    (["create", "job", "pj", "--image=busybox", "--", "echo", "hi"], "job.batch/pj"),
+    (["create", "cronjob", "pcj", "--image=busybox", "--schedule=*/5 * * * *"], "cronjob.batch/pcj"),
+    (["create", "serviceaccount", "psa"], "serviceaccount/psa"),
+    (["create", "role", "pr", "--verb=get", "--resource=pods"], "role.rbac.authorization.k8s.io/pr"),
+    (["create", "poddisruptionbudget", "ppdb", "--selector=app=pd", "--max-unavailable=0"],
+     "poddisruptionbudget.policy/ppdb"),
+], ids=["configmap", "secret", "deployment", "service", "job", "cronjob", "serviceaccount", "role", "pdb"])
+def test_typed_create_commands(cluster, ns, args, kind_name):
+    """kubectl's typed clients send Kubernetes protobuf bodies; the server decodes them."""
+    out = cluster.kubectl("-n", ns, *args).stdout
+    assert f"{kind_name} created" in out
+    obj = cluster.kubectl_json("-n", ns, "get", kind_name)
+    assert obj["metadata"]["uid"]
+    if kind_name == "deployment.apps/pd":
+        assert obj["spec"]["replicas"] == 3
+        assert obj["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 80
+    if kind_name == "poddisruptionbudget.policy/ppdb":
+        assert obj["spec"]["maxUnavailable"] == 0
+
+
+def test_create_namespace_and_expose(cluster):
+    cluster.kubectl("create", "namespace", "typed")
+    cluster.kubectl("-n", "typed", "create", "deployment", "app", "--image=nginx", "--port=80")
+    cluster.kubectl("-n", "typed", "expose", "deployment", "app", "--port=8080", "--target-port=80")
+    svc = cluster.kubectl_json("-n", "typed", "get", "service", "app")
+    assert svc["spec"]["clusterIP"].startswith("198.19.")
+    assert svc["spec"]["ports"][0]["targetPort"] == 80
+    assert svc["spec"]["selector"] == {"app": "app"}
