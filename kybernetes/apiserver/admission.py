@@ -109,6 +109,7 @@ class Admission:
 
     def _allocate_service(self, svc: dict[str, Any], old: dict[str, Any] | None) -> Rollback:
         spec = svc.setdefault("spec", {})
+        name = (svc.get("metadata") or {}).get("name", "")
         stype = spec.get("type", "ClusterIP")
         taken_ips: list[str] = []
         taken_ports: list[int] = []
@@ -140,7 +141,7 @@ class Admission:
             else:
                 want = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
                 if want:
-                    self.ips.allocate_specific(want)
+                    self.ips.allocate_specific(want, name=name, requested=list(spec.get("clusterIPs") or [want]))
                     ip = want
                 else:
                     ip = self.ips.allocate()
@@ -177,7 +178,7 @@ class Admission:
                 elif want in old_held and want not in kept:
                     kept.add(want)
                 else:
-                    self.ports.allocate_specific(want, f"spec.ports[{i}].nodePort")
+                    self.ports.allocate_specific(want, f"spec.ports[{i}].nodePort", name)
                     taken_ports.append(want)
                     kept.add(want)
             for p in old_held - kept - set(taken_ports):

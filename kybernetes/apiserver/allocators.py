@@ -45,15 +45,19 @@ class IPAllocator:
                 self.used.add(ip)
                 return ip
 
-    def allocate_specific(self, ip: str, field: str = "spec.clusterIPs[0]") -> None:
+    def allocate_specific(self, ip: str, field: str = "spec.clusterIPs", name: str = "",
+                          requested: list[str] | None = None) -> None:
+        """Take ip; a 422 like upstream's names the Service and shows the requested clusterIPs."""
         if not self.contains(ip):
-            raise errors.invalid_object("", "Service", "", [errors.invalid(
-                field, ip, f"failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. "
-                f"The range of valid IPs is {self.network}")])
-        if ip in self.used:
-            raise errors.invalid_object("", "Service", "", [errors.invalid(
-                field, ip, f"failed to allocate IP {ip}: provided IP is already allocated")])
-        self.used.add(ip)
+            why = (f"the provided IP ({ip}) is not in the valid range. The range of valid IPs is {self.network}")
+        elif ip in self.used:
+            why = "provided IP is already allocated"
+        else:
+            self.used.add(ip)
+            return
+        shown = "[]string{" + ", ".join(f'"{v}"' for v in (requested or [ip])) + "}"
+        raise errors.invalid_object("", "Service", name, [errors.FieldError(
+            "FieldValueInvalid", field, detail=f"{shown}: failed to allocate IP {ip}: {why}")])
 
     def release(self, ip: str | None) -> None:
         if ip:
@@ -81,12 +85,12 @@ class PortAllocator:
                 self.used.add(p)
                 return p
 
-    def allocate_specific(self, port: int, field: str) -> None:
+    def allocate_specific(self, port: int, field: str, name: str = "") -> None:
         if not self.lo <= port <= self.hi:
-            raise errors.invalid_object("", "Service", "", [errors.invalid(
+            raise errors.invalid_object("", "Service", name, [errors.invalid(
                 field, port, f"provided port is not in the valid range. The range of valid ports is {self.lo}-{self.hi}")])
         if port in self.used:
-            raise errors.invalid_object("", "Service", "", [errors.invalid(
+            raise errors.invalid_object("", "Service", name, [errors.invalid(
                 field, port, "provided port is already allocated")])
         self.used.add(port)
 

@@ -84,7 +84,7 @@ class Router:
         if p in ("/healthz", "/livez", "/readyz") or p.startswith(("/healthz/", "/livez/", "/readyz/")):
             return self.health(request, p)
         if p == "/metrics":
-            return web.Response(body=server.metrics.render(), content_type="text/plain",
+            return web.Response(body=server.metrics.render(),
                                 headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
         if p == "/api":
             agg = discovery.negotiate_aggregated(accept)

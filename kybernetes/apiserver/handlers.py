@@ -49,8 +49,14 @@ def _warning_headers(ctx: RequestContext) -> dict[str, str]:
 def respond_with(ctx: RequestContext, obj: Any, accept: neg.Accept, status: int = 200) -> web.Response:
     resp = neg.respond(obj, accept, status)
     for w in ctx.warnings:
-        resp.headers.add("Warning", f'299 - "{w}"')
+        resp.headers.add("Warning", warning_header(w))
     return resp
+
+
+def warning_header(text: str) -> str:
+    """An RFC 7234 warning value as upstream writes it: code 299, agent "-", the text as a quoted-string."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{escaped}"'
 
 
 def _int_param(request: web.Request, name: str) -> int:
@@ -140,7 +146,7 @@ class ResourceHandlers:
         ctx = request_context(request)
         body = neg.decode_object(await neg.read_body(request), request.headers.get("Content-Type", ""))
         obj = self.rest.check_body_type(info, body)
-        self.rest.check_unknown_fields(info, obj, ctx)
+        self.rest.check_unknown_fields(info, obj, ctx, decoding=True)
         created = await self.rest.create(info, ri.namespace, obj, ctx)
         return respond_with(ctx, self._output(info, created, accept, request), accept, 201)
 
@@ -149,7 +155,7 @@ class ResourceHandlers:
         ctx = request_context(request)
         body = neg.decode_object(await neg.read_body(request), request.headers.get("Content-Type", ""))
         obj = self.rest.check_body_type(info, body)
-        self.rest.check_unknown_fields(info, obj, ctx)
+        self.rest.check_unknown_fields(info, obj, ctx, decoding=True)
         out, created = await self.rest.update(info, ri.namespace, ri.name, obj, ctx, subresource)
         return respond_with(ctx, self._output(info, out, accept, request), accept, 201 if created else 200)
 

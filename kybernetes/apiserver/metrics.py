@@ -14,6 +14,10 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25
                     15, 20, 30, 45, 60)
 
 
+# upstream labels requests with the HTTP method (GET of a collection is LIST), not the API verb
+_HTTP_VERBS = {"CREATE": "POST", "UPDATE": "PUT", "DELETECOLLECTION": "DELETE"}
+
+
 class APIServerMetrics:
     """One registry per apiserver, so several servers in one process (tests) never collide."""
 
@@ -44,6 +48,7 @@ class APIServerMetrics:
                         scope: str, code: int, seconds: float) -> None:
         group = info.group if info else ""
         version = info.version if info else ""
+        verb = _HTTP_VERBS.get(verb, verb)
         self.requests.labels(verb, group, version, resource, subresource, scope, "apiserver", str(code)).inc()
         self.latency.labels(verb, group, version, resource, subresource, scope, "apiserver").observe(seconds)
 

@@ -21,7 +21,7 @@ from kybernetes.storage.interface import CompactedError, KeyExistsError, Store
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 16
+MAX_RETRIES = 1000  # unconditional writes retry lost races; each lost race means another writer made progress
 FRESH_TIMEOUT = 5.0
 
 
@@ -133,12 +133,16 @@ class ResourceStore:
         elif resource_version == "0":
             obj = self.cache.cache_for(info.storage_prefix).objects.get(key)
         else:
-            rv = parse_resource_version(resource_version)
-            await self.cache.wait_for_revision(rv, FRESH_TIMEOUT)
+            await self.wait_for_resource_version(parse_resource_version(resource_version))
             obj = self.cache.cache_for(info.storage_prefix).objects.get(key)
         if obj is None:
             raise errors.not_found(info.group, info.plural, name)
         return self.present(info, obj)
+
+    async def wait_for_resource_version(self, revision: int) -> None:
+        """Wait until the cache has caught up with revision; 504 when it is newer than anything stored."""
+        if not await self.cache.wait_for_revision(revision, FRESH_TIMEOUT):
+            raise too_large_resource_version(revision, self.cache.revision)
 
     def present(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         """The object as served at info's version (CRDs' other versions only change apiVersion)."""
@@ -161,7 +165,7 @@ class ResourceStore:
                 return await self._list_from_storage(info, prefix, matches=matches, limit=0, continue_="",
                                                      resource_version="", exact=False)
         elif resource_version != "0":
-            await self.cache.wait_for_revision(parse_resource_version(resource_version), FRESH_TIMEOUT)
+            await self.wait_for_resource_version(parse_resource_version(resource_version))
         rev = self.cache.revision
         items = self.cache.cache_for(info.storage_prefix).list(prefix, matches)
         return [self.present(info, o) for o in items], rev, "", None
@@ -232,18 +236,22 @@ class ResourceStore:
             obj["metadata"] = {}
         return obj
 
-    def check_unknown_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext) -> None:
-        if ctx.field_validation == "Ignore" or info.crd:
+    def check_unknown_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext, *,
+                             decoding: bool = False) -> None:
+        """Drop fields the type does not know; report them per fieldValidation (decoding: a create/update body)."""
+        if info.crd:
             return
-        unknown = find_unknown_fields(obj, type_schema(info))
-        self._report_unknown(unknown, ctx)
+        unknown = find_unknown_fields(obj, type_schema(info), prune=True)
+        self._report_unknown(unknown, ctx, info if decoding else None)
 
-    def _report_unknown(self, unknown: list[str], ctx: RequestContext) -> None:
+    def _report_unknown(self, unknown: list[str], ctx: RequestContext, decoded: ResourceInfo | None = None) -> None:
         if not unknown or ctx.field_validation == "Ignore":
             return
         msgs = [f'unknown field "{p}"' for p in unknown]
         if ctx.field_validation == "Strict":
-            raise errors.bad_request("strict decoding error: " + ", ".join(msgs))
+            prefix = f"{decoded.kind} in version {orjson.dumps(decoded.version).decode()} cannot be handled as a " \
+                f"{decoded.kind}: " if decoded else ""
+            raise errors.bad_request(prefix + "strict decoding error: " + ", ".join(msgs))
         ctx.warnings.extend(msgs)
 
     def _defaults_and_validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None,
@@ -547,6 +555,14 @@ def parse_resource_version(rv: str) -> int:
         return n
     except (TypeError, ValueError):
         raise errors.bad_request(f'invalid resource version "{rv}"') from None
+
+
+def too_large_resource_version(requested: int, current: int) -> errors.StatusError:
+    """Upstream's 504 for a resourceVersion the cache did not reach in time."""
+    return errors.StatusError(504, "Timeout", f"Too large resource version: {requested}, current: {current}",
+                              details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                                   "message": "Too large resource version"}],
+                                       "retryAfterSeconds": 1})
 
 
 def _check_patch_identity(obj: dict[str, Any], name: str, namespace: str) -> None:

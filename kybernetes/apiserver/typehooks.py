@@ -92,6 +92,9 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
             new.update(kept)
         else:
             new["spec"] = orjson.loads(orjson.dumps(old.get("spec") or {}))
+    if gp == ("", "services") and subresource == "":
+        _patch_allocated_values(new, old)
+        _drop_type_dependent_fields(new, old)
     if gp == ("certificates.k8s.io", "certificatesigningrequests") and subresource == "approval":
         conditions = (new.get("status") or {}).get("conditions")
         status = orjson.loads(orjson.dumps(old.get("status") or {}))
@@ -99,6 +102,72 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
             status["conditions"] = conditions
         new["status"] = status
         new["spec"] = orjson.loads(orjson.dumps(old.get("spec") or {}))
+
+
+def _service_spec(svc: dict[str, Any]) -> dict[str, Any]:
+    spec = svc.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _needs_cluster_ip(svc: dict[str, Any]) -> bool:
+    return _service_spec(svc).get("type", "ClusterIP") in ("ClusterIP", "NodePort", "LoadBalancer")
+
+
+def _needs_node_port(svc: dict[str, Any]) -> bool:
+    return _service_spec(svc).get("type") in ("NodePort", "LoadBalancer")
+
+
+def _needs_hc_node_port(svc: dict[str, Any]) -> bool:
+    spec = _service_spec(svc)
+    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+
+
+def _ports(svc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in _service_spec(svc).get("ports") or [] if isinstance(p, dict)]
+
+
+def _patch_allocated_values(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """An update that leaves out allocated values keeps them (upstream's patchAllocatedValues, before validation)."""
+    spec, old_spec = new.setdefault("spec", {}), _service_spec(old)
+    if _needs_cluster_ip(old) and _needs_cluster_ip(new):
+        if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+            spec["clusterIP"] = old_spec["clusterIP"]
+        if not spec.get("clusterIPs") and old_spec.get("clusterIPs"):
+            spec["clusterIPs"] = list(old_spec["clusterIPs"])
+    if _needs_node_port(old) and _needs_node_port(new):
+        used = {p.get("nodePort") for p in _ports(old)} & {p.get("nodePort") for p in _ports(new)}
+        by_name = {p.get("name", ""): p.get("nodePort") for p in _ports(old)}
+        for p in _ports(new):
+            previous = by_name.get(p.get("name", ""))
+            if not p.get("nodePort") and previous and previous not in used:
+                p["nodePort"] = previous
+    if _needs_hc_node_port(old) and _needs_hc_node_port(new) and not spec.get("healthCheckNodePort"):
+        if old_spec.get("healthCheckNodePort"):
+            spec["healthCheckNodePort"] = old_spec["healthCheckNodePort"]
+
+
+def _drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """A type change wipes what no longer applies, when the user left it as it was (upstream's strategy)."""
+    spec, old_spec = new.setdefault("spec", {}), _service_spec(old)
+    if _needs_cluster_ip(old) and not _needs_cluster_ip(new):
+        for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if spec.get(k) == old_spec.get(k):
+                spec.pop(k, None)
+    if _needs_node_port(old) and not _needs_node_port(new):
+        if [p.get("nodePort") for p in _ports(new)] == [p.get("nodePort") for p in _ports(old)]:
+            for p in _ports(new):
+                p.pop("nodePort", None)
+    if _needs_hc_node_port(old) and not _needs_hc_node_port(new):
+        if spec.get("healthCheckNodePort") == old_spec.get("healthCheckNodePort"):
+            spec.pop("healthCheckNodePort", None)
+    if old_spec.get("type") == "LoadBalancer" and spec.get("type") != "LoadBalancer":
+        for k in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if k in spec and spec.get(k) == old_spec.get(k):
+                spec.pop(k)
+    externally_accessible = ("NodePort", "LoadBalancer")
+    if old_spec.get("type") in externally_accessible and spec.get("type") not in externally_accessible:
+        if spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy"):
+            spec.pop("externalTrafficPolicy", None)
 
 
 def grace_period(info: ResourceInfo, obj: dict[str, Any], options: dict[str, Any]) -> int | None:

@@ -16,7 +16,7 @@ from kybernetes.api.registry import ResourceInfo
 from kybernetes.apiserver import negotiation as neg
 from kybernetes.apiserver.filters import build_filter
 from kybernetes.apiserver.requestinfo import RequestInfo
-from kybernetes.apiserver.rest import parse_resource_version
+from kybernetes.apiserver.rest import parse_resource_version, too_large_resource_version
 from kybernetes.apiserver.watchcache import WatchEvent, WatcherClosed, filter_event
 from kybernetes.storage.interface import CompactedError
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BOOKMARK_INTERVAL = 60.0
 MIN_REQUEST_TIMEOUT = 1800
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+TOO_LARGE_RV_WAIT = 3.0  # how long a watch waits for the cache to reach a future resourceVersion
 
 
 def _flag(value: str | None) -> bool:
@@ -115,11 +116,8 @@ class WatchServer:
         if rv == "":
             await cache.wait_fresh()
         elif start_rev:
-            if not await cache.wait_for_revision(start_rev, 3.0):
-                raise errors.StatusError(504, "Timeout", f"Too large resource version: {start_rev}, current: {cache.revision}",
-                                         details={"causes": [{"reason": "ResourceVersionTooLarge",
-                                                              "message": "Too large resource version"}],
-                                                  "retryAfterSeconds": 1})
+            if not await cache.wait_for_revision(start_rev, TOO_LARGE_RV_WAIT):
+                raise too_large_resource_version(start_rev, cache.revision)
         # register and snapshot with no await in between: live events are exactly those after the snapshot
         watcher = cache.watch(prefix, match_all)
         rcache = cache.cache_for(info.storage_prefix)
