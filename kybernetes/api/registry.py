@@ -29,6 +29,8 @@ class ResourceInfo:
     # the resource whose storage this one shares (same key space), e.g. a CRD's other versions
     storage_plural: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # the group whose key space stores this resource, when another group's (events.k8s.io events are core events)
+    storage_group: str | None = None
 
     @property
     def group_version(self) -> str:
@@ -47,7 +49,8 @@ class ResourceInfo:
     @property
     def storage_prefix(self) -> str:
         """Key prefix of every object of this resource, ending in '/'."""
-        return f"/registry/{self.group or 'core'}/{self.storage_plural or self.plural}/"
+        group = self.group if self.storage_group is None else self.storage_group
+        return f"/registry/{group or 'core'}/{self.storage_plural or self.plural}/"
 
     def key(self, namespace: str | None, name: str) -> str:
         if self.namespaced:
@@ -127,7 +130,8 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     # discovery.k8s.io/v1
     _grp("discovery.k8s.io", "v1", "io.k8s.api.discovery", "EndpointSlice", "endpointslices"),
     # events.k8s.io/v1
-    _grp("events.k8s.io", "v1", "io.k8s.api.events", "Event", "events", short=("ev",)),
+    ResourceInfo("events.k8s.io", "v1", "Event", "events", "event", True, ("ev",), definition="io.k8s.api.events.v1.Event",
+                 storage_group=""),
     # policy/v1
     _grp("policy", "v1", "io.k8s.api.policy", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",),
          sub=("status",)),

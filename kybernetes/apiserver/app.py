@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+USER_KEY = web.RequestKey("user", dict) if hasattr(web, "RequestKey") else "user"
+
 KUBERNETES_GIT_VERSION = "v1.32.0"
 HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/start-apiextensions-controllers",
                  "poststarthook/crd-informer-synced", "poststarthook/bootstrap-controller")
@@ -235,7 +237,7 @@ def build_app(server: APIServer) -> web.Application:
         ri = None
         code = 500
         try:
-            request["user"] = _peer_user(request)
+            request[USER_KEY] = _peer_user(request)
             resp = await handler(request)
             code = resp.status
             return resp

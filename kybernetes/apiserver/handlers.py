@@ -36,7 +36,9 @@ def request_context(request: web.Request) -> RequestContext:
     fm = q.get("fieldManager", "")
     if len(fm) > 128:
         raise errors.invalid_object("meta.k8s.io", "UpdateOptions", "", [errors.too_long("fieldManager", 128)])
-    user = request.get("user") or {}
+    from kybernetes.apiserver.app import USER_KEY
+
+    user = request.get(USER_KEY) or {}
     return RequestContext(dry_run=bool(dry), field_manager=fm, field_validation=fv or "Warn",
                           user_agent=request.headers.get("User-Agent", ""), user=user.get("username", ""),
                           groups=list(user.get("groups", [])))

@@ -16,6 +16,7 @@ from kybernetes.api.registry import ResourceInfo
 from kybernetes.api.unknown_fields import find_unknown_fields
 from kybernetes.apiserver import strategy
 from kybernetes.apiserver.admission import Admission
+from kybernetes.apiserver.conversion import from_storage, to_storage
 from kybernetes.apiserver.watchcache import WatchCache, decode
 from kybernetes.storage.interface import CompactedError, KeyExistsError, Store
 
@@ -122,9 +123,11 @@ class ResourceStore:
     async def current(self, info: ResourceInfo, key: str) -> dict[str, Any] | None:
         """The latest object (shared: copy before changing it)."""
         if await self.cache.wait_fresh(FRESH_TIMEOUT):
-            return self.cache.cache_for(info.storage_prefix).objects.get(key)
-        _, kv = await self.store.get(key)
-        return decode(kv) if kv else None
+            obj = self.cache.cache_for(info.storage_prefix).objects.get(key)
+        else:
+            _, kv = await self.store.get(key)
+            obj = decode(kv) if kv else None
+        return self.present(info, obj) if obj is not None else None
 
     async def get(self, info: ResourceInfo, namespace: str, name: str, resource_version: str = "") -> dict[str, Any]:
         key = info.key(namespace, name)
@@ -145,17 +148,25 @@ class ResourceStore:
             raise too_large_resource_version(revision, self.cache.revision)
 
     def present(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-        """The object as served at info's version (CRDs' other versions only change apiVersion)."""
-        if obj.get("apiVersion") != info.group_version:
-            obj = dict(obj)
-            obj["apiVersion"] = info.group_version
-        return obj
+        """The object as served at info's version (a shared object: copy before changing it)."""
+        return from_storage(info, obj)
 
     async def list(self, info: ResourceInfo, namespace: str, *, matches: Callable[[dict[str, Any]], bool] | None,
                    resource_version: str = "", resource_version_match: str = "", limit: int = 0,
                    continue_: str = "") -> tuple[list[dict[str, Any]], int, str, int | None]:
         """Items, list resourceVersion, continue token, remainingItemCount."""
         prefix = info.list_prefix(namespace)
+        if limit > 0 and not continue_ and resource_version == "" and resource_version_match != "Exact" \
+                and await self.cache.wait_fresh(FRESH_TIMEOUT):
+            # the first page of a consistent list comes from the fresh cache; later pages read storage at its revision
+            rev = self.cache.revision
+            keyed = self.cache.cache_for(info.storage_prefix).list_keyed(prefix, matches)
+            page = keyed[:limit]
+            token, remaining = "", None
+            if len(keyed) > limit:
+                token = encode_continue(rev, page[-1][0][len(prefix):] + "\x00")
+                remaining = len(keyed) - limit if matches is None else None
+            return [self.present(info, o) for _, o in page], rev, token, remaining
         if continue_ or (limit > 0 and resource_version != "0") or resource_version_match == "Exact":
             return await self._list_from_storage(info, prefix, matches=matches, limit=limit, continue_=continue_,
                                                  resource_version=resource_version,
@@ -303,7 +314,7 @@ class ResourceStore:
                 rollback()
                 return self.present(info, obj)
             try:
-                kv = await self.store.create(info.key(namespace, name), encode_for_storage(obj))
+                kv = await self.store.create(info.key(namespace, name), encode_for_storage(to_storage(info, obj)))
             except KeyExistsError:
                 raise errors.already_exists(info.group, info.plural, name)
         except BaseException:
@@ -442,7 +453,7 @@ class ResourceStore:
             if finalizing:
                 res = await self.store.delete(key, mod_revision=old_rv)
             else:
-                res = await self.store.update(key, encode_for_storage(new), mod_revision=old_rv)
+                res = await self.store.update(key, encode_for_storage(to_storage(info, new)), mod_revision=old_rv)
         except BaseException:
             rollback()
             raise
@@ -524,7 +535,7 @@ class ResourceStore:
             nmd["finalizers"] = finalizers
         if ctx.dry_run:
             return self.present(info, new), False
-        res = await self.store.update(key, encode_for_storage(new), mod_revision=int(omd["resourceVersion"]))
+        res = await self.store.update(key, encode_for_storage(to_storage(info, new)), mod_revision=int(omd["resourceVersion"]))
         if not res.succeeded:
             await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
             raise _Retry()
@@ -590,7 +601,7 @@ async def guaranteed_update(rest: ResourceStore, info: ResourceInfo, namespace: 
             return rest.present(info, old)
         if ctx.dry_run:
             return rest.present(info, new)
-        res = await rest.store.update(key, encode_for_storage(new), mod_revision=int(old["metadata"]["resourceVersion"]))
+        res = await rest.store.update(key, encode_for_storage(to_storage(info, new)), mod_revision=int(old["metadata"]["resourceVersion"]))
         if not res.succeeded:
             await rest.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
             continue

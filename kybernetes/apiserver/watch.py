@@ -64,10 +64,10 @@ class WatchServer:
             return ("Meta", version), encode_meta
         gv = info.group_version
 
+        present = self.server.rest.present
+
         def encode_json(ev: WatchEvent) -> bytes:
-            obj = ev.obj
-            if obj.get("apiVersion") != gv:
-                obj = dict(obj, apiVersion=gv)
+            obj = present(info, ev.obj)
             return b'{"type":"' + ev.type.encode() + b'","object":' + orjson.dumps(obj) + b"}\n"
 
         return ("json", gv), encode_json

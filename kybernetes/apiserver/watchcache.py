@@ -148,9 +148,15 @@ class ResourceCache:
 
     def list(self, prefix: str, matches: Filter | None = None) -> list[dict[str, Any]]:
         """Objects under prefix in key order (storage order), filtered."""
-        keys = sorted(k for k in self.objects if k.startswith(prefix))
-        out = [self.objects[k] for k in keys]
-        return [o for o in out if matches(o)] if matches else out
+        return [o for _, o in self.list_keyed(prefix, matches)]
+
+    def list_keyed(self, prefix: str, matches: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(key, object) pairs under prefix in key order, filtered."""
+        objects = self.objects
+        keys = sorted(k for k in objects if k.startswith(prefix))
+        if matches is None:
+            return [(k, objects[k]) for k in keys]
+        return [(k, objects[k]) for k in keys if matches(objects[k])]
 
     def events_after(self, revision: int) -> list[WatchEvent] | None:
         """Events with revision > revision, or None if the window no longer covers it."""
