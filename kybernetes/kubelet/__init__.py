@@ -1,0 +1,1 @@
+"""The node agent: registers its Node, runs the pods bound to it through a container runtime (see `runtime/`)."""

@@ -1,0 +1,357 @@
+"""The per-container supervisor: `python -m kybernetes.kubelet.runtime.process.shim CONTAINER_DIR READY_FD`.
+
+Detaches (double fork, own session) so that it outlives the kubelet, then starts the container's process and
+acts as its parent until it exits: it writes its stdout/stderr to the CRI log file (rotating it), relays the
+`stdin` fifo to the process's stdin, obeys commands on the `ctl` fifo (`close-stdin`, `resize W H`), and finally
+records the exit in `exited.json`. The kubelet only reads the files of CONTAINER_DIR and signals the process
+group; it never needs to be the process's parent.
+
+Files in CONTAINER_DIR: spec.json (input, written by the runtime), started.json {pid, pid_start_time,
+started_at, shim_pid, shim_start_time}, exited.json {exit_code, signal, finished_at, reason, message},
+mountpoints.json (mount points the shim had to create), shim.log (the shim's own errors).
+
+When the process dies, everything left in its process group (and its cgroup) is killed, as when the init
+process of a PID namespace dies. Standard library only.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+from kybernetes.kubelet.runtime import logs
+from kybernetes.kubelet.runtime.process import linux
+from kybernetes.kubelet.runtime.process.cgroups import CgroupSet
+
+DRAIN_TIMEOUT = 2.0
+IGNORED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+
+
+def write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+class Shim:
+    def __init__(self, cdir: str, spec: dict) -> None:
+        self.cdir = cdir
+        self.spec = spec
+        self.cgroup = CgroupSet.from_json(spec.get("cgroup"))
+        self.log = logs.LogWriter(spec["log_path"], spec.get("log_max_size", 0), spec.get("log_max_files", 5))
+        self.sel = selectors.DefaultSelector()
+        self.stdin_w: int | None = None  # our end of the process's stdin (pipe write end or pty master)
+        self.stdin_buf = b""
+        self.stdin_eof = False
+        self.master: int | None = None
+        self.outputs: dict[int, str] = {}
+        self.proc: subprocess.Popen | None = None
+
+    # ----------------------------------------------------------------------------- setup
+    def prepare_mountpoints(self) -> None:
+        """Create missing mount points (as root, before entering the new mount namespace); record them."""
+        created = []
+        for m in self.spec.get("mounts", []) if self.spec.get("namespaces") else []:
+            target, source = m["container_path"], m["host_path"]
+            if os.path.lexists(target):
+                continue
+            missing = []
+            parent = os.path.dirname(target)
+            while parent and not os.path.exists(parent):
+                missing.append(parent)
+                parent = os.path.dirname(parent)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            created.extend(reversed(missing))
+            if os.path.isdir(source):
+                os.mkdir(target)
+            else:
+                open(target, "a").close()
+            created.append(target)
+        if created:
+            write_json(os.path.join(self.cdir, "mountpoints.json"), {"created": created})
+
+    def preexec(self) -> None:
+        """In the child, between fork and exec. Errors are written to start_error for the runtime to report."""
+        try:
+            for sig in IGNORED_SIGNALS:  # ignored dispositions survive exec: give the process the defaults
+                signal.signal(sig, signal.SIG_DFL)
+            os.setsid()
+            if self.spec.get("tty"):
+                linux.set_controlling_tty(0)
+            if self.cgroup:
+                self.cgroup.join(os.getpid())
+            adj = self.spec.get("oom_score_adj")
+            if adj:
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write(str(adj))
+            if self.spec.get("namespaces"):
+                self.enter_namespaces()
+            if self.spec.get("cwd"):
+                os.chdir(self.spec["cwd"])
+            gid, uid = self.spec.get("gid"), self.spec.get("uid")
+            if gid is not None:
+                os.setgroups(self.spec.get("groups") or [gid])
+                os.setgid(gid)
+            if uid is not None:
+                os.setuid(uid)
+        except BaseException as e:  # noqa: BLE001 - reported, then re-raised to fail the exec
+            with open(os.path.join(self.cdir, "start_error"), "w") as f:
+                f.write(str(e))
+            raise
+
+    def enter_namespaces(self) -> None:
+        linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        for m in self.spec.get("mounts", []):
+            target = m["container_path"]
+            linux.mount(m["host_path"], target, None, linux.MS_BIND | linux.MS_REC)
+            if m.get("readonly"):
+                linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+            prop = m.get("propagation")
+            if prop == "PROPAGATION_HOST_TO_CONTAINER":
+                linux.mount(None, target, None, linux.MS_REC | linux.MS_SLAVE)
+            elif prop == "PROPAGATION_BIDIRECTIONAL":
+                linux.mount(None, target, None, linux.MS_REC | linux.MS_SHARED)
+        if self.spec.get("hostname"):
+            import socket
+
+            socket.sethostname(self.spec["hostname"])
+
+    def open_fifos(self) -> None:
+        """Open ctl and stdin before the runtime hears "ok", so that attach can open them for writing."""
+        self.ctl_fd = os.open(os.path.join(self.cdir, "ctl"), os.O_RDWR | os.O_NONBLOCK)
+        self.fifo_fd = None
+        if self.spec.get("stdin"):
+            self.fifo_fd = os.open(os.path.join(self.cdir, "stdin"), os.O_RDWR | os.O_NONBLOCK)
+
+    def spawn(self) -> None:
+        spec = self.spec
+        child_fds: list[int] = []
+        if spec.get("tty"):
+            self.master, slave = os.openpty()
+            os.set_blocking(self.master, False)
+            stdin = stdout = stderr = slave
+            child_fds.append(slave)
+            self.outputs[self.master] = logs.STDOUT
+            if spec.get("stdin"):
+                self.stdin_w = self.master
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            stdout, stderr = out_w, err_w
+            child_fds += [out_w, err_w]
+            self.outputs[out_r] = logs.STDOUT
+            self.outputs[err_r] = logs.STDERR
+            if spec.get("stdin"):
+                in_r, in_w = os.pipe()
+                stdin = in_r
+                child_fds.append(in_r)
+                self.stdin_w = in_w
+                os.set_blocking(in_w, False)
+            else:
+                stdin = subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                spec["argv"],
+                env=spec.get("env", {}),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                preexec_fn=self.preexec,
+                close_fds=True,
+            )
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+
+    # ----------------------------------------------------------------------------- loop
+    def run(self) -> int:
+        assert self.proc is not None
+        pidfd = os.pidfd_open(self.proc.pid)
+        self.sel.register(pidfd, selectors.EVENT_READ, "exit")
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, "out")
+        self.sel.register(self.ctl_fd, selectors.EVENT_READ, "ctl")
+        fifo = self.fifo_fd
+        if fifo is not None:
+            self.sel.register(fifo, selectors.EVENT_READ, "stdin")
+        status = None
+        deadline = None
+        ctl_buf = b""
+        while True:
+            if status is not None and (not self.outputs or time.monotonic() > deadline):
+                break
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            for key, events in self.sel.select(timeout):
+                fd, what = key.fd, key.data
+                if what == "out":
+                    self.pump(fd)
+                elif what == "exit":
+                    self.sel.unregister(pidfd)
+                    _, status = os.waitpid(self.proc.pid, 0)
+                    self.kill_leftovers()
+                    deadline = time.monotonic() + DRAIN_TIMEOUT
+                elif what == "ctl":
+                    ctl_buf += _read(fd)
+                    while b"\n" in ctl_buf:
+                        line, ctl_buf = ctl_buf.split(b"\n", 1)
+                        self.command(line.decode(errors="replace").split())
+                elif what == "stdin":
+                    self.stdin_buf += _read(fd, 65536 - len(self.stdin_buf))
+                    self.flush_stdin()
+                    if len(self.stdin_buf) >= 65536:
+                        self.sel.unregister(fd)  # back-pressure: stop reading until flushed
+                elif what == "stdin_w":
+                    self.flush_stdin()
+            if fifo is not None and len(self.stdin_buf) < 65536 and not self.stdin_eof:
+                try:
+                    self.sel.register(fifo, selectors.EVENT_READ, "stdin")
+                except KeyError:
+                    pass
+        self.log.close()
+        return status
+
+    def pump(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:  # EIO on a pty master once the slave side is gone
+            if e.errno != errno.EIO:
+                raise
+            data = b""
+        if data:
+            self.log.write(self.outputs[fd], data)
+            return
+        self.sel.unregister(fd)
+        del self.outputs[fd]
+        if fd != self.master:
+            os.close(fd)
+
+    def flush_stdin(self) -> None:
+        if self.stdin_w is None:
+            return
+        if self.stdin_buf:
+            try:
+                n = os.write(self.stdin_w, self.stdin_buf)
+                self.stdin_buf = self.stdin_buf[n:]
+            except BlockingIOError:
+                pass
+            except OSError:  # the process closed its stdin
+                self.stdin_buf = b""
+        waiting = "stdin_w" in [k.data for k in self.sel.get_map().values()]
+        if self.stdin_buf and not waiting and self.stdin_w != self.master:
+            self.sel.register(self.stdin_w, selectors.EVENT_WRITE, "stdin_w")
+        elif not self.stdin_buf and waiting:
+            self.sel.unregister(self.stdin_w)
+        if not self.stdin_buf and self.stdin_eof:
+            self.close_stdin_now()
+
+    def command(self, words: list[str]) -> None:
+        if words[:1] == ["close-stdin"]:
+            self.stdin_eof = True
+            self.flush_stdin()
+        elif words[:1] == ["resize"] and len(words) == 3 and self.master is not None:
+            linux.set_winsize(self.master, int(words[1]), int(words[2]))
+
+    def close_stdin_now(self) -> None:
+        if self.stdin_w is None:
+            return
+        if self.stdin_w == self.master:
+            try:
+                os.write(self.master, b"\x04")  # the terminal's EOF
+            except OSError:
+                pass
+        else:
+            os.close(self.stdin_w)
+        self.stdin_w = None
+
+    def kill_leftovers(self) -> None:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.cgroup:
+            self.cgroup.kill_all()
+
+
+def _read(fd: int, n: int = 65536) -> bytes:
+    try:
+        return os.read(fd, max(1, n))
+    except BlockingIOError:
+        return b""
+
+
+def exit_record(shim: Shim, status: int) -> dict:
+    code, sig = linux.exit_code_of(status)
+    oom = False
+    if shim.cgroup:
+        oom = shim.cgroup.oom_kills() > 0 or (sig == signal.SIGKILL and shim.cgroup.memory_failcnt() > 0)
+    reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+    return {"exit_code": code, "signal": sig, "finished_at": time.time_ns(), "reason": reason, "message": ""}
+
+
+def main(argv: list[str]) -> int:
+    cdir, ready_fd = argv[0], int(argv[1])
+    if os.fork() > 0:
+        os._exit(0)  # the runtime reaps this intermediate at once; the shim is re-parented to init
+    os.setsid()
+    for sig in IGNORED_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    err = os.open(os.path.join(cdir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(err, 2)
+    os.close(err)
+    with open(os.path.join(cdir, "spec.json")) as f:
+        spec = json.load(f)
+    shim = Shim(cdir, spec)
+    try:
+        shim.prepare_mountpoints()
+        shim.open_fifos()
+        shim.spawn()
+    except (OSError, subprocess.SubprocessError) as e:
+        detail = ""
+        try:
+            with open(os.path.join(cdir, "start_error")) as f:
+                detail = f.read()
+        except FileNotFoundError:
+            pass
+        if detail:
+            message = f"failed to set up the container process: {detail}"
+        elif isinstance(e, OSError) and e.strerror:
+            message = f'exec: "{spec["argv"][0]}": {e.strerror}'
+        else:
+            message = str(e)
+        write_json(
+            os.path.join(cdir, "exited.json"),
+            {"exit_code": 128, "signal": 0, "finished_at": time.time_ns(), "reason": "ContainerCannotRun",
+             "message": message, "started": False},
+        )
+        os.write(ready_fd, b"error\n")
+        os.close(ready_fd)
+        return 1
+    assert shim.proc is not None
+    write_json(
+        os.path.join(cdir, "started.json"),
+        {"pid": shim.proc.pid, "pid_start_time": linux.proc_start_time(shim.proc.pid),
+         "started_at": time.time_ns(), "shim_pid": os.getpid(), "shim_start_time": linux.proc_start_time(os.getpid())},
+    )
+    os.write(ready_fd, b"ok\n")
+    os.close(ready_fd)
+    status = shim.run()
+    write_json(os.path.join(cdir, "exited.json"), exit_record(shim, status))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,76 @@
+"""On-disk state of the process runtime: directory layout, atomic JSON files, dataclass <-> JSON codec.
+
+Layout under root_dir:
+  sandboxes/<id>/sandbox.json       {id, config, created_at, state, netns_path}
+  sandboxes/<id>/resolv.conf        from config.dns_config, when it has servers
+  containers/<id>/container.json    {id, pod_sandbox_id, config, created_at, log_path, image_ref, cgroup,
+                                     namespaces, resources}
+  containers/<id>/spec.json         what the shim runs
+  containers/<id>/started.json      written by the shim once the process runs
+  containers/<id>/exited.json       written by the shim when it exits (or failed to start)
+  containers/<id>/stdin, ctl        fifos read by the shim
+  images.json                       {image ref: Image}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import types
+import typing
+from typing import Any, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write atomically (temp file, fsync, rename): a reader sees the old or the new content, never a part."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(orjson.dumps(data))
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def read_json(path: str) -> Any | None:
+    """The decoded file, or None when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return orjson.loads(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def to_dict(obj: Any) -> Any:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """Rebuild a (nested) dataclass from decoded JSON, following its type hints; unknown keys are ignored."""
+    return _convert(cls, data)
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(args[0], value) if len(args) == 1 else value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v) for v in value]
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        return {k: _convert(item, v) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _convert(hints[k], v) for k, v in value.items() if k in names})
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    return value
