@@ -58,14 +58,35 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
     await server.start()
     log.info("data dir %s; storage %s", cfg.data_dir, cfg.datastore_endpoint or "sqlite (embedded)")
     log.info("kubeconfig written to %s", server.kubeconfig_path)
+    supervisor = None
+    if banner:
+        supervisor = await _start_components(args, server)
     if banner:
         print(f"\nKybernetes {__version__} is serving the Kubernetes API at https://127.0.0.1:{server.port}\n"
               f"Point kubectl at it with:\n\n    export KUBECONFIG={server.kubeconfig_path}\n    kubectl get ns\n",
               file=sys.stderr, flush=True)
     await stop.wait()
     log.info("shutting down")
+    if supervisor is not None:
+        await supervisor.stop()
     await server.stop()
     return 0
+
+
+async def _start_components(args: argparse.Namespace, server) -> object:  # noqa: ANN001
+    """The all-in-one server's other components, each its own process talking HTTPS to the apiserver."""
+    from kybernetes.cli.supervise import Supervisor
+
+    sup = Supervisor()
+    kubeconfig = server.kubeconfig_path
+    disabled = set(args.disable)
+    if "scheduler" not in disabled:
+        sup.add("scheduler", ["scheduler", "--kubeconfig", kubeconfig])
+    if "controller-manager" not in disabled:
+        ca = os.path.join(server.config.data_dir, "pki", "ca.crt")
+        sup.add("controller-manager", ["controller-manager", "--kubeconfig", kubeconfig, "--root-ca-file", ca])
+    await sup.start()
+    return sup
 
 
 def cmd_apiserver(args: argparse.Namespace) -> int:
@@ -74,6 +95,35 @@ def cmd_apiserver(args: argparse.Namespace) -> int:
 
 def cmd_server(args: argparse.Namespace) -> int:
     return asyncio.run(_serve_apiserver(args, banner=True))
+
+
+async def _run_until_signal(run) -> int:  # noqa: ANN001 - a coroutine function taking stop=
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run(stop)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from kybernetes.scheduler.app import run_scheduler
+
+    return asyncio.run(_run_until_signal(lambda stop: run_scheduler(
+        kubeconfig=args.kubeconfig, config_file=args.config or None, leader_elect=args.leader_elect,
+        metrics_port=args.secure_port, stop=stop)))
+
+
+def cmd_controller_manager(args: argparse.Namespace) -> int:
+    from kybernetes.controllers.context import ControllerOptions
+    from kybernetes.controllers.manager import run_controller_manager
+
+    opts = ControllerOptions(cluster_cidr=args.cluster_cidr, node_monitor_grace_period=args.node_monitor_grace_period,
+                             root_ca_file=args.root_ca_file, allocate_node_cidrs=args.allocate_node_cidrs)
+    controllers = [c for c in args.controllers.split(",") if c] if args.controllers else None
+    return asyncio.run(_run_until_signal(lambda stop: run_controller_manager(
+        kubeconfig=args.kubeconfig, controllers=controllers, leader_elect=args.leader_elect, options=opts,
+        metrics_port=args.secure_port, stop=stop)))
 
 
 def cmd_snapshot_save(args: argparse.Namespace) -> int:
@@ -114,15 +164,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("server", help="run a single-node cluster: every control-plane component and a local node",
-                       description="Run the apiserver (with embedded SQLite storage) and, as their issues land, "
-                                   "the scheduler, controllers, kubelet and proxy of a local node.")
+                       description="Run the apiserver (with embedded SQLite storage), the scheduler and the "
+                                   "controller-manager, each as its own process.")
     _add_apiserver_flags(p)
+    p.add_argument("--disable", action="append", default=[], choices=["scheduler", "controller-manager"],
+                   help="do not start this component (repeatable)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("apiserver", help="run the Kubernetes API server",
                        description="Serve the Kubernetes REST API over HTTPS with embedded storage.")
     _add_apiserver_flags(p)
     p.set_defaults(func=cmd_apiserver)
+
+    p = sub.add_parser("scheduler", help="run the scheduler: bind pending pods to nodes",
+                       description="Watch pending pods and bind each to the most suitable node.")
+    p.add_argument("--kubeconfig", required=True, help="kubeconfig of the apiserver to schedule for")
+    p.add_argument("--config", default="", help="a KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1) file")
+    p.add_argument("--leader-elect", action="store_true", help="act only while holding the kube-scheduler Lease")
+    p.add_argument("--secure-port", type=int, default=0, help="port of /healthz and /metrics (0: none)")
+    p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
+    p.set_defaults(func=cmd_scheduler)
+
+    p = sub.add_parser("controller-manager", help="run the controllers that drive observed state to desired",
+                       description="Run the control loops: replicas, rollouts, garbage collection, namespaces, "
+                                   "nodes, endpoints, service accounts.")
+    p.add_argument("--kubeconfig", required=True, help="kubeconfig of the apiserver")
+    p.add_argument("--controllers", default="", help="comma-separated controllers: '*' all, 'name', '-name'")
+    p.add_argument("--leader-elect", action="store_true", help="act only while holding the controller Lease")
+    p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR nodes get /24s from")
+    p.add_argument("--allocate-node-cidrs", action="store_true", default=True)
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="seconds without a node heartbeat before it is marked NotReady/Unknown")
+    p.add_argument("--root-ca-file", default="", help="CA published as the kube-root-ca.crt ConfigMap")
+    p.add_argument("--secure-port", type=int, default=0, help="port of /healthz and /metrics (0: none)")
+    p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
+    p.set_defaults(func=cmd_controller_manager)
 
     snap = sub.add_parser("snapshot", help="save or restore a snapshot of the cluster's storage")
     ssub = snap.add_subparsers(dest="snapshot_command", metavar="ACTION")
