@@ -1,0 +1,1 @@
+"""The scheduler: queue, cache, framework and plugins placing pending pods on nodes."""

@@ -1,0 +1,1 @@
+"""The kube-scheduler framework: extension-point contracts, runtime, plugin registry."""

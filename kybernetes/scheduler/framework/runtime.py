@@ -1,0 +1,483 @@
+"""The Framework: one profile's plugins run at each extension point, in order, with score weights.
+
+Like upstream's frameworkImpl it is also the Handle given to plugins. Filtering walks the snapshot's nodes from a
+start index that rotates between cycles and stops once numFeasibleNodesToFind nodes passed, as upstream does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kybernetes.scheduler.framework.diagnosis import Diagnosis, FitError
+from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, Code, CycleState, NodeInfo,
+                                                      NodeInfoLister, Pod, PodInfo, Status)
+from kybernetes.scheduler.framework.types import add_pod, pod_priority
+
+log = logging.getLogger(__name__)
+
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+DEFAULT_PERMIT_TIMEOUT = 15 * 60.0
+
+# extension point (config name) -> the method a plugin must have to take part in it
+EXTENSION_POINTS = {
+    "preEnqueue": "pre_enqueue", "queueSort": "less", "preFilter": "pre_filter", "filter": "filter",
+    "postFilter": "post_filter", "preScore": "pre_score", "score": "score", "reserve": "reserve",
+    "permit": "permit", "preBind": "pre_bind", "bind": "bind", "postBind": "post_bind",
+}
+
+
+def num_feasible_nodes_to_find(percentage: int, num_all_nodes: int) -> int:
+    """How many feasible nodes to look for before scoring (upstream's numFeasibleNodesToFind)."""
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all_nodes
+    if percentage <= 0:
+        percentage = 50 - num_all_nodes // 125
+        if percentage < MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND:
+            percentage = MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND
+    n = num_all_nodes * min(percentage, 100) // 100
+    return max(n, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+@dataclass
+class ScheduleResult:
+    suggested_host: str
+    evaluated_nodes: int
+    feasible_nodes: int
+
+
+class WaitingPod:
+    """A pod held at Permit until every waiting plugin allows it, one rejects it, or the timeout passes."""
+
+    def __init__(self, pod: PodInfo, plugins: dict[str, float]) -> None:
+        self.pod = pod
+        self.pending = set(plugins)
+        self.timeout = max(plugins.values()) if plugins else 0.0
+        self.future: asyncio.Future[Status] = asyncio.get_running_loop().create_future()
+
+    def allow(self, plugin: str) -> None:
+        self.pending.discard(plugin)
+        if not self.pending and not self.future.done():
+            self.future.set_result(SUCCESS)
+
+    def reject(self, plugin: str, msg: str) -> None:
+        if not self.future.done():
+            self.future.set_result(Status(Code.UNSCHEDULABLE, [msg], plugin))
+
+
+class Framework:
+    """Runs one profile's plugins. Built by registry.new_framework from a profile of the configuration."""
+
+    def __init__(self, *, profile_name: str, percentage_of_nodes_to_score: int = 0,
+                 client: Any = None, lister: Callable[[str, str, str], Any] | None = None,
+                 nominator: Any = None, recorder: Callable[..., None] | None = None) -> None:
+        self.profile_name = profile_name
+        self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
+        self._client = client
+        self._lister = lister
+        self.nominator = nominator
+        self.recorder = recorder
+        self._snapshot: NodeInfoLister | None = None
+        self.plugins: dict[str, Any] = {}  # name -> instance
+        self.points: dict[str, list[Any]] = {p: [] for p in EXTENSION_POINTS}
+        self.score_weights: dict[str, int] = {}
+        self.waiting_pods: dict[str, WaitingPod] = {}
+        self.next_start_node_index = 0
+
+    # -- Handle --------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> NodeInfoLister:
+        assert self._snapshot is not None, "no scheduling cycle has started"
+        return self._snapshot
+
+    def set_snapshot(self, snapshot: NodeInfoLister) -> None:
+        self._snapshot = snapshot
+
+    def lister(self, group: str, version: str, plural: str) -> Any:
+        if self._lister is None:
+            raise KeyError(f"no informer for {group}/{version}/{plural}")
+        return self._lister(group, version, plural)
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    def event(self, obj: Pod, event_type: str, reason: str, action: str, message: str) -> None:
+        """Record an Event about obj (fire and forget)."""
+        if self.recorder is not None:
+            self.recorder(obj, event_type, reason, action, message)
+
+    def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
+        return self.nominator.nominated_pods_for_node(node_name) if self.nominator is not None else []
+
+    def get_waiting_pod(self, uid: str) -> WaitingPod | None:
+        return self.waiting_pods.get(uid)
+
+    def reject_waiting_pod(self, uid: str) -> bool:
+        wp = self.waiting_pods.get(uid)
+        if wp is None:
+            return False
+        wp.reject("", "removed")
+        return True
+
+    # -- wiring --------------------------------------------------------------------------------------------
+
+    def add_plugin(self, point: str, plugin: Any, weight: int = 0) -> None:
+        """Enable plugin at an extension point (in call order); weight is for score."""
+        self.plugins[plugin.name] = plugin
+        if plugin not in self.points[point]:
+            self.points[point].append(plugin)
+        if point == "score":
+            self.score_weights[plugin.name] = weight or 1
+
+    def has_plugins(self, point: str) -> bool:
+        return bool(self.points[point])
+
+    def queue_sort_less(self) -> Callable[[Any, Any], bool]:
+        return self.points["queueSort"][0].less
+
+    def events_to_register(self) -> dict[str, list[ClusterEvent]]:
+        """Plugin name -> the cluster events that may make pods it rejected schedulable."""
+        out = {}
+        for name, p in self.plugins.items():
+            fn = getattr(p, "events_to_register", None)
+            if fn is not None:
+                out[name] = fn()
+        return out
+
+    # -- PreEnqueue ----------------------------------------------------------------------------------------
+
+    def run_pre_enqueue_plugins(self, pod: Pod) -> Status:
+        for p in self.points["preEnqueue"]:
+            st = p.pre_enqueue(pod)
+            if not st.is_success():
+                st.plugin = p.name
+                return st
+        return SUCCESS
+
+    # -- PreFilter / Filter ----------------------------------------------------------------------------------
+
+    def run_pre_filter_plugins(self, state: CycleState, pod: PodInfo,
+                               nodes: list[NodeInfo]) -> tuple[set[str] | None, Status]:
+        result: set[str] | None = None
+        with_nodes: list[str] = []
+        for p in self.points["preFilter"]:
+            names, st = p.pre_filter(state, pod, nodes)
+            if st.is_skip():
+                state.skip_filter_plugins.add(p.name)
+                continue
+            if not st.is_success():
+                st.plugin = p.name
+                if not st.is_rejected():
+                    st.reasons = [f'running PreFilter plugin "{p.name}": {st.message()}']
+                return None, st
+            if names is not None:
+                with_nodes.append(p.name)
+                result = set(names) if result is None else result & names
+                if not result:
+                    msg = (f"node(s) didn't satisfy plugin {with_nodes[0]}" if len(with_nodes) == 1 else
+                           f"node(s) didn't satisfy plugin(s) [{' '.join(with_nodes)}] simultaneously")
+                    return result, Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, [msg], p.name)
+        return result, SUCCESS
+
+    def run_pre_filter_extension_add_pod(self, state: CycleState, pod: PodInfo, to_add: PodInfo,
+                                         node: NodeInfo) -> Status:
+        for p in self.points["preFilter"]:
+            if p.name in state.skip_filter_plugins:
+                continue
+            ext = p.pre_filter_extensions()
+            if ext is not None:
+                st = ext.add_pod(state, pod, to_add, node)
+                if not st.is_success():
+                    st.plugin = p.name
+                    return st
+        return SUCCESS
+
+    def run_pre_filter_extension_remove_pod(self, state: CycleState, pod: PodInfo, to_remove: PodInfo,
+                                            node: NodeInfo) -> Status:
+        for p in self.points["preFilter"]:
+            if p.name in state.skip_filter_plugins:
+                continue
+            ext = p.pre_filter_extensions()
+            if ext is not None:
+                st = ext.remove_pod(state, pod, to_remove, node)
+                if not st.is_success():
+                    st.plugin = p.name
+                    return st
+        return SUCCESS
+
+    def run_filter_plugins(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        """The first non-success status of the filters on one node (with .plugin set), or SUCCESS."""
+        skip = state.skip_filter_plugins
+        for p in self.points["filter"]:
+            if skip and p.name in skip:
+                continue
+            st = p.filter(state, pod, node)
+            if st is not SUCCESS and st.code != Code.SUCCESS:
+                st.plugin = p.name
+                return st
+        return SUCCESS
+
+    def run_filter_plugins_with_nominated_pods(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        """Filter as if the pods nominated to this node with priority >= pod's were already there (and without)."""
+        nominated = self.nominated_pods_for_node(node.name) if self.nominator is not None else ()
+        prio = pod_priority(pod.pod)
+        others = [pi for pi in nominated if pi.uid != pod.uid and pod_priority(pi.pod) >= prio]
+        if others:
+            state2 = state.clone()
+            node2 = node.clone()
+            for pi in others:
+                add_pod(node2, pi)
+                st = self.run_pre_filter_extension_add_pod(state2, pod, pi, node2)
+                if not st.is_success():
+                    return st
+            st = self.run_filter_plugins(state2, pod, node2)
+            if not st.is_success():
+                return st
+        return self.run_filter_plugins(state, pod, node)
+
+    def find_nodes_that_fit(self, state: CycleState, pod: PodInfo) -> tuple[list[NodeInfo], Diagnosis, int]:
+        """(feasible nodes, diagnosis, number of nodes in the snapshot), running PreFilter then Filter."""
+        snapshot = self.snapshot()
+        all_nodes = snapshot.list()
+        diagnosis = Diagnosis()
+        names, st = self.run_pre_filter_plugins(state, pod, all_nodes)
+        if not st.is_success():
+            if not st.is_rejected():
+                raise RuntimeError(st.message())
+            diagnosis.pre_filter_msg = st.message()
+            for ni in all_nodes:
+                diagnosis.node_to_status[ni.name] = st
+            if st.plugin:
+                diagnosis.unschedulable_plugins.add(st.plugin)
+            return [], diagnosis, len(all_nodes)
+        nominated = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        if nominated:  # upstream evaluates the nominated node first and alone
+            ni = snapshot.get(nominated)
+            if ni is not None and ni.node is not None and (names is None or nominated in names):
+                if self.run_filter_plugins_with_nominated_pods(state, pod, ni).is_success():
+                    return [ni], diagnosis, len(all_nodes)
+        nodes = all_nodes
+        if names is not None:
+            nodes = [ni for n in names if (ni := snapshot.get(n)) is not None and ni.node is not None]
+            plugins = sorted({p.name for p in self.points["preFilter"]} - state.skip_filter_plugins)
+            diagnosis.absent_nodes_status = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+                                                   [f"node(s) didn't satisfy plugin(s) [{' '.join(plugins)}]"])
+        feasible = self._find_feasible(state, pod, nodes, diagnosis, len(all_nodes))
+        return feasible, diagnosis, len(all_nodes)
+
+    def _find_feasible(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], diagnosis: Diagnosis,
+                       num_all: int) -> list[NodeInfo]:
+        """Filter nodes from the rotating start index until to_find pass. Nodes are taken in chunks and each
+        filter runs over a chunk's survivors (its filter_nodes fast path when it has one)."""
+        n = len(nodes)
+        if n == 0:
+            return []
+        to_find = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, n)
+        start = self.next_start_node_index % n
+        order = nodes[start:] + nodes[:start] if start else nodes
+        if self.nominator is not None and self.nominator.has_nominated_pods():
+            feasible, processed = self._find_feasible_one_by_one(state, pod, order, to_find, diagnosis)
+        else:
+            feasible, processed = self._find_feasible_chunked(state, pod, order, to_find, diagnosis)
+        self.next_start_node_index = (start + processed) % n
+        return feasible
+
+    def _record(self, diagnosis: Diagnosis, ni: NodeInfo, st: Status, plugin: str) -> None:
+        if not st.is_rejected():
+            raise RuntimeError(f'running "{plugin}" filter plugin: {st.message()}')
+        st.plugin = plugin
+        diagnosis.node_to_status[ni.name] = st
+        diagnosis.unschedulable_plugins.add(plugin)
+
+    def _find_feasible_one_by_one(self, state: CycleState, pod: PodInfo, order: list[NodeInfo], to_find: int,
+                                  diagnosis: Diagnosis) -> tuple[list[NodeInfo], int]:
+        feasible: list[NodeInfo] = []
+        processed = 0
+        for ni in order:
+            processed += 1
+            st = self.run_filter_plugins_with_nominated_pods(state, pod, ni)
+            if st.is_success():
+                feasible.append(ni)
+                if len(feasible) >= to_find:
+                    break
+            else:
+                self._record(diagnosis, ni, st, st.plugin)
+        return feasible, processed
+
+    def _find_feasible_chunked(self, state: CycleState, pod: PodInfo, order: list[NodeInfo], to_find: int,
+                               diagnosis: Diagnosis) -> tuple[list[NodeInfo], int]:
+        skip = state.skip_filter_plugins
+        filters = [(p.name, getattr(p, "filter_nodes", None), p.filter) for p in self.points["filter"]
+                   if p.name not in skip]
+        feasible: list[NodeInfo] = []
+        pos, n = 0, len(order)
+        while pos < n and len(feasible) < to_find:
+            chunk = order[pos:pos + max(to_find - len(feasible), 32)]
+            pos += len(chunk)
+            survivors = chunk
+            for name, batch, single in filters:
+                statuses = batch(state, pod, survivors) if batch is not None else \
+                    [single(state, pod, ni) for ni in survivors]
+                keep = []
+                for ni, st in zip(survivors, statuses):
+                    if st is SUCCESS or st.code == Code.SUCCESS:
+                        keep.append(ni)
+                    else:
+                        self._record(diagnosis, ni, st, name)
+                survivors = keep
+                if not survivors:
+                    break
+            feasible.extend(survivors)
+        if len(feasible) > to_find:  # the chunk went past the last node needed
+            last = feasible[to_find - 1]
+            feasible = feasible[:to_find]
+            pos = order.index(last, max(0, pos - len(chunk))) + 1
+        return feasible, pos
+
+    # -- PostFilter ----------------------------------------------------------------------------------------
+
+    async def run_post_filter_plugins(self, state: CycleState, pod: PodInfo,
+                                      statuses: dict[str, Status]) -> tuple[str | None, Status]:
+        """The first plugin to nominate a node wins; otherwise the reasons of all of them."""
+        reasons: list[str] = []
+        for p in self.points["postFilter"]:
+            nominated, st = await p.post_filter(state, pod, statuses)
+            if st.is_success():
+                return nominated, st
+            if not st.is_rejected():
+                st.plugin = p.name
+                return None, st
+            reasons.extend(st.reasons)
+        return None, Status(Code.UNSCHEDULABLE, reasons)
+
+    # -- PreScore / Score ------------------------------------------------------------------------------------
+
+    def run_pre_score_plugins(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
+        for p in self.points["preScore"]:
+            st = p.pre_score(state, pod, nodes)
+            if st.is_skip():
+                state.skip_score_plugins.add(p.name)
+            elif not st.is_success():
+                st.plugin = p.name
+                return Status.error(f'running PreScore plugin "{p.name}": {st.message()}')
+        return SUCCESS
+
+    def run_score_plugins(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> dict[str, int]:
+        """Node name -> weighted sum of normalized plugin scores. Raises RuntimeError on a plugin error."""
+        names = [ni.name for ni in nodes]
+        totals = [0] * len(nodes)
+        skip = state.skip_score_plugins
+        for p in self.points["score"]:
+            if p.name in skip:
+                continue
+            batch = getattr(p, "score_nodes", None)
+            if batch is not None:
+                scores = batch(state, pod, nodes)
+            else:
+                scores = []
+                score = p.score
+                for ni in nodes:
+                    s, st = score(state, pod, ni)
+                    if st is not SUCCESS and not st.is_success():
+                        raise RuntimeError(f'running Score plugin "{p.name}": {st.message()}')
+                    scores.append(s)
+            ext = p.score_extensions()
+            if ext is not None:
+                by_name = dict(zip(names, scores))
+                st = ext.normalize_score(state, pod, by_name)
+                if not st.is_success():
+                    raise RuntimeError(f'running Normalize on Score plugin "{p.name}": {st.message()}')
+                scores = [by_name[name] for name in names]
+            w = self.score_weights.get(p.name, 1)
+            totals = [t + s * w for t, s in zip(totals, scores)]
+        return dict(zip(names, totals))
+
+    @staticmethod
+    def select_host(totals: dict[str, int]) -> str:
+        """The best-scored node, chosen at random among ties."""
+        best = max(totals.values())
+        return random.choice([n for n, s in totals.items() if s == best])
+
+    def schedule_pod(self, state: CycleState, pod: PodInfo) -> ScheduleResult:
+        """Filter and score on the current snapshot; FitError when no node fits."""
+        feasible, diagnosis, num_all = self.find_nodes_that_fit(state, pod)
+        if not feasible:
+            raise FitError(pod.key, num_all, diagnosis)
+        evaluated = len(feasible) + len(diagnosis.node_to_status)
+        if len(feasible) == 1:
+            return ScheduleResult(feasible[0].name, evaluated, 1)
+        st = self.run_pre_score_plugins(state, pod, feasible)
+        if not st.is_success():
+            raise RuntimeError(st.message())
+        totals = self.run_score_plugins(state, pod, feasible)
+        return ScheduleResult(self.select_host(totals), evaluated, len(feasible))
+
+    # -- Reserve / Permit / binding ----------------------------------------------------------------------------
+
+    async def run_reserve_plugins_reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        for p in self.points["reserve"]:
+            st = await p.reserve(state, pod, node_name)
+            if not st.is_success():
+                st.plugin = p.name
+                return st
+        return SUCCESS
+
+    async def run_reserve_plugins_unreserve(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
+        for p in reversed(self.points["reserve"]):
+            try:
+                await p.unreserve(state, pod, node_name)
+            except Exception:  # unreserve must go on for the others
+                log.exception("unreserve of plugin %s failed for %s", p.name, pod.key)
+
+    async def run_permit_plugins(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        waits: dict[str, float] = {}
+        for p in self.points["permit"]:
+            st, timeout = await p.permit(state, pod, node_name)
+            if st.code == Code.WAIT:
+                waits[p.name] = min(timeout or DEFAULT_PERMIT_TIMEOUT, DEFAULT_PERMIT_TIMEOUT)
+            elif not st.is_success():
+                st.plugin = p.name
+                return st
+        if waits:
+            self.waiting_pods[pod.uid] = WaitingPod(pod, waits)
+            return Status(Code.WAIT, [f"one or more plugins asked to wait: {sorted(waits)}"])
+        return SUCCESS
+
+    async def wait_on_permit(self, pod: PodInfo) -> Status:
+        wp = self.waiting_pods.get(pod.uid)
+        if wp is None:
+            return SUCCESS
+        try:
+            return await asyncio.wait_for(asyncio.shield(wp.future), wp.timeout)
+        except asyncio.TimeoutError:
+            return Status(Code.UNSCHEDULABLE, ["rejected due to timeout after waiting at permit"])
+        finally:
+            self.waiting_pods.pop(pod.uid, None)
+
+    async def run_pre_bind_plugins(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        for p in self.points["preBind"]:
+            st = await p.pre_bind(state, pod, node_name)
+            if not st.is_success():
+                st.plugin = p.name
+                return st
+        return SUCCESS
+
+    async def run_bind_plugins(self, state: CycleState, pod: PodInfo, node_name: str) -> Status:
+        for p in self.points["bind"]:
+            st = await p.bind(state, pod, node_name)
+            if st.is_skip():
+                continue
+            if not st.is_success():
+                st.plugin = p.name
+            return st
+        return Status.error("all bind plugins skipped the pod")
+
+    async def run_post_bind_plugins(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
+        for p in self.points["postBind"]:
+            await p.post_bind(state, pod, node_name)

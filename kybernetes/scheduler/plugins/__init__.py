@@ -1,0 +1,1 @@
+"""In-tree scheduler plugins, one module per plugin, each exposing `new(args, handle)`."""
