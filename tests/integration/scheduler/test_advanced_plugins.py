@@ -76,11 +76,11 @@ async def test_taints_repel_and_are_reported(apiserver, client):
         big["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "950m"}}  # fits an empty "plain"
         await create_pod(client, big)
         evs = await eventually(lambda: events_for(client, "big", "FailedScheduling"))
-        # upstream's exact text: the PostFilter message already ends with its own period
+        # upstream's exact text: FitError appends "." after the PostFilter message, which has its own period
         assert evs[0]["message"] == (
             "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}. "
             "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, "
-            "1 Preemption is not helpful for scheduling.")
+            "1 Preemption is not helpful for scheduling..")
 
 
 async def test_preemption_evicts_the_lower_priority_pod_and_nominates_the_node(apiserver, client):
