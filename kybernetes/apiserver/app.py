@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 USER_KEY = web.RequestKey("user", dict) if hasattr(web, "RequestKey") else "user"
 
 KUBERNETES_GIT_VERSION = "v1.32.0"
+# Subresources served by the node's kubelet through kybernetes.apiserver.proxy.
+KUBELET_PROXIED = {("", "pods", "log"), ("", "pods", "exec"), ("", "pods", "attach"), ("", "pods", "portforward"),
+                   ("", "nodes", "proxy")}
 HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/start-apiextensions-controllers",
                  "poststarthook/crd-informer-synced", "poststarthook/bootstrap-controller")
 
@@ -223,6 +226,12 @@ class Router:
             return await self.subresources.binding(request, ri, pods, accept, ri.name)
         if sub == "eviction" and verb == "create":
             return await self.subresources.eviction(request, ri, info, accept)
+        if (info.group, info.plural, sub) in KUBELET_PROXIED:
+            from kybernetes.apiserver.proxy import KubeletProxy
+
+            if getattr(self, "kubelets", None) is None:
+                self.kubelets = KubeletProxy(self.server)
+            return await self.kubelets.serve(request, ri, info)
         return neg.status_response(errors.StatusError(
             503, "ServiceUnavailable", f"the {info.plural}/{sub} subresource is not served yet"))
 
