@@ -68,7 +68,7 @@ def start_server_process(data_dir: str, port: int, log_path: str, *extra: str) -
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "kybernetes", "server", "--data-dir", data_dir, "--bind-address", "127.0.0.1",
-         "--secure-port", str(port), *extra],
+         "--secure-port", str(port), "--kubelet-port", str(free_port()), *extra],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -82,11 +82,28 @@ async def _start_components(args: argparse.Namespace, server) -> object:  # noqa
     disabled = set(args.disable)
     if "scheduler" not in disabled:
         sup.add("scheduler", ["scheduler", "--kubeconfig", kubeconfig])
+    ca = os.path.join(server.config.data_dir, "pki", "ca.crt")
     if "controller-manager" not in disabled:
-        ca = os.path.join(server.config.data_dir, "pki", "ca.crt")
         sup.add("controller-manager", ["controller-manager", "--kubeconfig", kubeconfig, "--root-ca-file", ca])
+    if "kubelet" not in disabled:
+        sup.add("kubelet", _local_kubelet_args(args, server, kubeconfig, ca))
     await sup.start()
     return sup
+
+
+def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: str) -> list[str]:  # noqa: ANN001
+    """The server's own node: a kubelet with a serving certificate from the cluster CA."""
+    import socket
+
+    from kybernetes.pki.kubelet import ensure_kubelet_pki
+
+    node_name = args.node_name or socket.gethostname().lower()
+    node_ip = args.node_ip or server.config.advertise_address
+    crt, key = ensure_kubelet_pki(server.config.data_dir, node_name, [node_ip, "127.0.0.1"], [node_name, "localhost"])
+    return ["kubelet", "--kubeconfig", kubeconfig, "--hostname-override", node_name,
+            "--root-dir", os.path.join(server.config.data_dir, "kubelet"), "--node-ip", node_ip,
+            "--node-labels", "node-role.kubernetes.io/control-plane=", "--port", str(args.kubelet_port),
+            "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file", ca]
 
 
 def cmd_apiserver(args: argparse.Namespace) -> int:
@@ -124,6 +141,31 @@ def cmd_controller_manager(args: argparse.Namespace) -> int:
     return asyncio.run(_run_until_signal(lambda stop: run_controller_manager(
         kubeconfig=args.kubeconfig, controllers=controllers, leader_elect=args.leader_elect, options=opts,
         metrics_port=args.secure_port, stop=stop)))
+
+
+def _key_values(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        for pair in item.split(","):
+            if pair:
+                k, _, v = pair.partition("=")
+                out[k] = v
+    return out
+
+
+def cmd_kubelet(args: argparse.Namespace) -> int:
+    from kybernetes.kubelet.kubelet import run_kubelet
+    from kybernetes.kubelet.options import KubeletOptions
+
+    opts = KubeletOptions(tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
+                          client_ca_file=args.client_ca_file, server_address=args.address)
+    if args.cluster_dns:
+        opts.cluster_dns = [d for d in args.cluster_dns.split(",") if d]
+    return asyncio.run(_run_until_signal(lambda stop: run_kubelet(
+        kubeconfig=args.kubeconfig, node_name=args.hostname_override, root_dir=os.path.abspath(args.root_dir),
+        pod_manifest_path=args.pod_manifest_path, kube_reserved=_key_values(args.kube_reserved) or None,
+        system_reserved=_key_values(args.system_reserved) or None, node_labels=_key_values(args.node_labels) or None,
+        node_ip=args.node_ip, server_port=args.port, stop=stop, options=opts)))
 
 
 def cmd_snapshot_save(args: argparse.Namespace) -> int:
@@ -164,11 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("server", help="run a single-node cluster: every control-plane component and a local node",
-                       description="Run the apiserver (with embedded SQLite storage), the scheduler and the "
-                                   "controller-manager, each as its own process.")
+                       description="Run the apiserver (with embedded SQLite storage), the scheduler, the "
+                                   "controller-manager and a kubelet for this machine, each as its own process.")
     _add_apiserver_flags(p)
-    p.add_argument("--disable", action="append", default=[], choices=["scheduler", "controller-manager"],
+    p.add_argument("--disable", action="append", default=[], choices=["scheduler", "controller-manager", "kubelet"],
                    help="do not start this component (repeatable)")
+    p.add_argument("--node-name", default="", help="name of the server's own node (default: the hostname)")
+    p.add_argument("--node-ip", default="", help="InternalIP of the server's node (default: the advertise address)")
+    p.add_argument("--kubelet-port", type=int, default=10250, help="port of the local kubelet's HTTPS server")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("apiserver", help="run the Kubernetes API server",
@@ -199,6 +244,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secure-port", type=int, default=0, help="port of /healthz and /metrics (0: none)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_controller_manager)
+
+    p = sub.add_parser("kubelet", help="run the node agent: register the node and run its pods",
+                       description="Register this machine as a Node and run the pods bound to it through the "
+                                   "process container runtime.")
+    p.add_argument("--kubeconfig", required=True, help="kubeconfig of the apiserver")
+    p.add_argument("--hostname-override", default="", help="the Node's name (default: the hostname)")
+    p.add_argument("--root-dir", default=os.path.join(default_data_dir(), "kubelet"),
+                   help="directory for pod volumes, logs and the runtime's state")
+    p.add_argument("--node-ip", default="", help="the Node's InternalIP (default: the primary address)")
+    p.add_argument("--node-labels", action="append", default=[], help="key=value[,key=value] labels to register with")
+    p.add_argument("--kube-reserved", action="append", default=[], help="cpu=100m,memory=256Mi held back for system daemons")
+    p.add_argument("--system-reserved", action="append", default=[], help="cpu=...,memory=... held back for the OS")
+    p.add_argument("--pod-manifest-path", default="", help="directory of static pod manifests")
+    p.add_argument("--cluster-dns", default="", help="comma-separated DNS server IPs for pods")
+    p.add_argument("--address", default="0.0.0.0", help="address the kubelet server listens on")
+    p.add_argument("--port", type=int, default=10250, help="port of the kubelet's HTTPS server")
+    p.add_argument("--tls-cert-file", default="", help="serving certificate of the kubelet server")
+    p.add_argument("--tls-private-key-file", default="", help="its key")
+    p.add_argument("--client-ca-file", default="", help="CA that signs the certificates of clients (the apiserver)")
+    p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
+    p.set_defaults(func=cmd_kubelet)
 
     snap = sub.add_parser("snapshot", help="save or restore a snapshot of the cluster's storage")
     ssub = snap.add_subparsers(dest="snapshot_command", metavar="ACTION")

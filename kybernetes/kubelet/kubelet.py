@@ -1,0 +1,372 @@
+"""The Kubelet: wires the node agent together (node status, pod informer, pod manager and workers, PLEG relist,
+probes, volumes, static pods, eviction, events) and `run_kubelet`, its entry point.
+
+Stopping the kubelet (the `stop` event, or cancelling its task, as a crash would) leaves every container
+running: a new kubelet on the same root_dir adopts them through the runtime's labels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import logging
+import os
+import socket
+from typing import Any
+
+from kybernetes.client.config import load_kubeconfig
+from kybernetes.client.informer import SharedInformerFactory
+from kybernetes.client.rest import ApiError, RESTClient, resource_path
+from kybernetes.kubelet import static as staticpods
+from kybernetes.kubelet.eviction import EvictionManager
+from kybernetes.kubelet.nodestatus import NodeStatusManager, primary_ip
+from kybernetes.kubelet.options import KubeletOptions
+from kybernetes.kubelet.podmanager import PodManager
+from kybernetes.kubelet.podworkers import DONE, PodWorkers
+from kybernetes.kubelet.probes import ProbeManager
+from kybernetes.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_UID, RUNTIME_READY,
+                                                  ContainerFilter, ContainerRuntime,
+                                                  PodSandboxFilter)
+from kybernetes.kubelet.sync import NodeInfo, PodSyncer, PodSyncState
+from kybernetes.kubelet.volumes import VolumeManager
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+HOUSEKEEPING_PERIOD = 2.0
+
+
+def make_runtime(kind: str, root_dir: str, node_ip: str, options: KubeletOptions) -> ContainerRuntime:
+    if kind != "process":
+        raise ValueError(f"unknown container runtime {kind!r} (this kubelet has: process)")
+    from kybernetes.kubelet.runtime.process import ProcessRuntime  # noqa: PLC0415
+
+    return ProcessRuntime(os.path.join(root_dir, "runtime"), pod_ip=node_ip,
+                          container_log_max_size=options.container_log_max_size,
+                          container_log_max_files=options.container_log_max_files, **options.runtime_options)
+
+
+class Kubelet:
+    """The node agent. `.runtime`, `.pod_for()` and `.container_id()` are what the 10250 server uses."""
+
+    def __init__(self, *, client: RESTClient, runtime: ContainerRuntime, node_name: str, root_dir: str,
+                 node_ip: str = "", pod_manifest_path: str = "", kube_reserved: dict | None = None,
+                 system_reserved: dict | None = None, node_labels: dict | None = None,
+                 register_with_taints: list | None = None, server_port: int = 10250,
+                 options: KubeletOptions | None = None) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.node_name = node_name
+        self.root_dir = os.path.abspath(root_dir)
+        self.node_ip = node_ip or primary_ip()
+        self.pod_manifest_path = pod_manifest_path
+        self.options = options or KubeletOptions()
+        self.server_port = server_port
+        self.metrics: dict[str, int] = {"pod_syncs": 0, "pod_sync_errors": 0, "evictions": 0}
+        self.pod_manager = PodManager()
+        self.informers = SharedInformerFactory(client)
+        self.pod_informer = self.informers.informer_for("", "v1", "pods", field_selector=f"spec.nodeName={node_name}")
+        self.service_informer = self.informers.informer_for("", "v1", "services")
+        from kybernetes.client.record import EventBroadcaster  # noqa: PLC0415
+
+        self.broadcaster = EventBroadcaster(client, host=node_name)
+        self.recorder = self.broadcaster.new_recorder("kubelet")
+        self.node_status = NodeStatusManager(
+            client, node_name=node_name, node_ip=self.node_ip, root_dir=self.root_dir, options=self.options,
+            port=server_port, kube_reserved=kube_reserved, system_reserved=system_reserved, labels=node_labels,
+            taints=register_with_taints, readiness=self._runtime_readiness, pressure=self._pressure)
+        self.volumes = VolumeManager(self.root_dir, get=self.get_object, request_token=self.request_token,
+                                     allocatable=self.node_status.allocatable)
+        self.probes = ProbeManager(runtime, get_pod=self.pod_manager.get, on_change=self._wake, event=self.event)
+        log_dir = self.options.log_dir or os.path.join(self.root_dir, "logs", "pods")
+        self.syncer = PodSyncer(runtime=runtime, client=client, volumes=self.volumes, probes=self.probes,
+                                options=self.options, node=NodeInfo(node_name, self.node_ip, self.node_status.allocatable),
+                                get_object=self.get_object, services=self.service_informer.store.list,
+                                event=self.event, log_dir=log_dir)
+        self.workers = PodWorkers(self._sync, resync=self.options.sync_frequency)
+        self.eviction = EvictionManager(root_dir=self.root_dir, thresholds=self.options.eviction_hard,
+                                        pods=self.pod_manager.pods, usage=self._usage, evict=self._evict)
+        self._runtime_ok: tuple[bool, str] = (True, "")
+        self._pleg: dict[str, tuple] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._server: Any = None
+        self._static_loaded = not pod_manifest_path
+        self._pod_handler: Any = None
+
+    # ------------------------------------------------------------------------------------------ for the server
+    def pod_for(self, namespace: str, name: str) -> dict | None:
+        """The pod of that namespace and name this kubelet runs (static pods by their mirror's name)."""
+        return self.pod_manager.by_name(namespace, name)
+
+    async def container_id_async(self, pod_uid: str, container_name: str, previous: bool = False) -> str | None:
+        found = await self.runtime.list_containers(
+            ContainerFilter(label_selector={LABEL_POD_UID: pod_uid, LABEL_CONTAINER_NAME: container_name}))
+        found.sort(key=lambda c: (c.metadata.attempt, c.created_at), reverse=True)
+        index = 1 if previous else 0
+        return found[index].id if len(found) > index else None
+
+    def container_id(self, pod_uid: str, container_name: str, previous: bool = False) -> str | None:
+        """The runtime id of the pod's current (or previous) container of that name; None when there is none.
+
+        Synchronous, from the runtime's state on disk (the process runtime lists without blocking I/O waits).
+        """
+        list_fn = getattr(self.runtime, "list_containers")
+        coro = list_fn(ContainerFilter(label_selector={LABEL_POD_UID: pod_uid, LABEL_CONTAINER_NAME: container_name}))
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            found = done.value
+        else:  # the runtime really awaited something: not usable synchronously
+            coro.close()
+            raise RuntimeError("container_id needs a runtime whose list_containers does not block; "
+                               "use container_id_async")
+        found.sort(key=lambda c: (c.metadata.attempt, c.created_at), reverse=True)
+        index = 1 if previous else 0
+        return found[index].id if len(found) > index else None
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def event(self, pod: Obj, event_type: str, reason: str, message: str) -> None:
+        self.recorder.event({**pod, "kind": "Pod", "apiVersion": "v1"}, event_type, reason, message)
+
+    async def get_object(self, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return await self.client.get(resource_path("", "v1", kind, namespace, name))
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+
+    async def request_token(self, pod: Obj, service_account: str, audiences: list[str], expiry: int) -> str | None:
+        md = pod["metadata"]
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": audiences, "expirationSeconds": expiry,
+                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": md["name"], "uid": md["uid"]}}}
+        path = resource_path("", "v1", "serviceaccounts", md.get("namespace"), service_account, "token")
+        try:
+            resp = await self.client.create(path, body)
+        except ApiError as e:
+            if e.code in (404, 405):
+                return None
+            raise
+        return (resp.get("status") or {}).get("token")
+
+    def _wake(self, uid: str) -> None:
+        self.workers.update(uid)
+
+    def _runtime_readiness(self) -> tuple[bool, str]:
+        return self._runtime_ok
+
+    def _pressure(self) -> dict[str, bool]:
+        return self.eviction.pressure()
+
+    async def _sync(self, uid: str) -> float | None:
+        self.metrics["pod_syncs"] += 1
+        pod = self.pod_manager.get(uid)
+        if pod is None and not self._pods_known():
+            return 1.0  # never clean up what may be a pod of the list not seen yet (adoption after a restart)
+        try:
+            result = await self.syncer.sync(uid, pod)
+        except Exception:
+            self.metrics["pod_sync_errors"] += 1
+            raise
+        return DONE if result is not None and result < 0 else result
+
+    def _pods_known(self) -> bool:
+        return self._pod_handler is not None and self._pod_handler.has_synced() and self._static_loaded
+
+    async def _usage(self, pod: Obj, resource: str) -> float:
+        uid = pod["metadata"]["uid"]
+        if resource == "memory":
+            stats = await self.runtime.list_container_stats(ContainerFilter(label_selector={LABEL_POD_UID: uid}))
+            return float(sum(s.memory_working_set_bytes for s in stats))
+        total = 0
+        for base in (self.volumes.pod_dir(uid),):
+            for dirpath, _dirs, files in os.walk(base):
+                for f in files:
+                    try:
+                        total += os.lstat(os.path.join(dirpath, f)).st_size
+                    except OSError:
+                        pass
+        return float(total)
+
+    async def _evict(self, pod: Obj, message: str) -> None:
+        uid = pod["metadata"]["uid"]
+        self.metrics["evictions"] += 1
+        self.event(pod, "Warning", "Evicted", message)
+        state = self.syncer.states.setdefault(uid, PodSyncState())
+        state.eviction = ("Evicted", message)
+        self.workers.update(uid)
+
+    # ------------------------------------------------------------------------------------------ informer
+    def _on_pod(self, pod: Obj) -> None:
+        self.pod_manager.set_api_pod(pod)
+        if staticpods.ANNOTATION_MIRROR in (pod["metadata"].get("annotations") or {}):
+            for sp in self.pod_manager.static_pods():
+                if sp["metadata"]["name"] == pod["metadata"]["name"]:
+                    self.workers.update(sp["metadata"]["uid"])
+            return
+        self.workers.update(pod["metadata"]["uid"])
+
+    def _on_pod_delete(self, pod: Obj) -> None:
+        self.pod_manager.delete_api_pod(pod)
+        if staticpods.ANNOTATION_MIRROR not in (pod["metadata"].get("annotations") or {}):
+            self.workers.update(pod["metadata"]["uid"])
+
+    # ------------------------------------------------------------------------------------------ loops
+    async def _pleg_loop(self) -> None:
+        """Relist the runtime; wake the worker of every pod whose containers changed, and of orphans."""
+        while True:
+            try:
+                seen: dict[str, list] = {}
+                for c in await self.runtime.list_containers():
+                    uid = c.labels.get(LABEL_POD_UID)
+                    if uid:
+                        seen.setdefault(uid, []).append((c.id, c.state))
+                fingerprints = {uid: tuple(sorted(v)) for uid, v in seen.items()}
+                for uid, fp in fingerprints.items():
+                    if self._pleg.get(uid) != fp:
+                        self.workers.update(uid)
+                for uid in set(self._pleg) - set(fingerprints):
+                    if self.pod_manager.get(uid) is not None:
+                        self.workers.update(uid)
+                self._pleg = fingerprints
+                status = await self.runtime.status()
+                ok = all(c.status for c in status.conditions if c.type == RUNTIME_READY)
+                self._runtime_ok = (ok, "" if ok else "container runtime is down")
+            except Exception:  # noqa: BLE001 - relist again next period
+                log.exception("PLEG relist")
+            await asyncio.sleep(self.options.pleg_relist_period)
+
+    async def _housekeeping_loop(self) -> None:
+        """Once the pod list is known: clean up sandboxes and containers of pods this node no longer has."""
+        while not self._pods_known():
+            await asyncio.sleep(0.1)
+        while True:
+            try:
+                known = set(self.pod_manager.uids()) | set(self.workers.known())
+                uids = {s.labels.get(LABEL_POD_UID) for s in await self.runtime.list_pod_sandbox(PodSandboxFilter())}
+                uids |= {c.labels.get(LABEL_POD_UID) for c in await self.runtime.list_containers()}
+                for uid in uids - known - {None}:
+                    self.workers.update(uid)
+                for mirror in self.pod_manager.mirrors():
+                    if not any(sp["metadata"]["name"] == mirror["metadata"]["name"]
+                               and sp["metadata"].get("namespace") == mirror["metadata"].get("namespace")
+                               for sp in self.pod_manager.static_pods()) and self._static_loaded:
+                        await staticpods.delete_mirror(self.client, mirror)
+            except Exception:  # noqa: BLE001
+                log.exception("housekeeping")
+            await asyncio.sleep(HOUSEKEEPING_PERIOD)
+
+    async def _static_loop(self) -> None:
+        await self.node_status.registered.wait()
+        while True:
+            try:
+                pods = staticpods.read_manifests(self.pod_manifest_path, self.node_name)
+                changed, removed = self.pod_manager.set_static_pods(pods)
+                self._static_loaded = True
+                for uid in changed | removed:
+                    self.workers.update(uid)
+                for pod in pods:
+                    await staticpods.sync_mirror(self.client, pod, self.pod_manager.mirror_of(pod), self.node_status.node_uid)
+            except Exception:  # noqa: BLE001
+                log.exception("static pods")
+            await asyncio.sleep(min(self.options.file_check_frequency, self.options.sync_frequency))
+
+    async def _eviction_loop(self) -> None:
+        while True:
+            try:
+                await self.eviction.synchronize()
+            except Exception:  # noqa: BLE001
+                log.exception("eviction")
+            await asyncio.sleep(self.options.eviction_monitoring_period)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Start every loop; returns once the node is registered and the pod list is known."""
+        self._pod_handler = self.pod_informer.add_event_handler(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
+                                            on_delete=self._on_pod_delete)
+        spawn = lambda coro, name: self._tasks.append(asyncio.create_task(coro, name=name))  # noqa: E731
+        spawn(self.node_status.run(), "kubelet-node-status")
+        self.informers.start()
+        spawn(self._pleg_loop(), "kubelet-pleg")
+        spawn(self._housekeeping_loop(), "kubelet-housekeeping")
+        spawn(self._eviction_loop(), "kubelet-eviction")
+        if self.pod_manifest_path:
+            spawn(self._static_loop(), "kubelet-static-pods")
+        await self.node_status.registered.wait()
+        await self.informers.wait_for_cache_sync()
+        await self._start_server()
+
+    async def _start_server(self) -> None:
+        """Start the 10250 server (kybernetes.kubelet.server) when it exists and certificates are given."""
+        if importlib.util.find_spec("kybernetes.kubelet.server") is None:
+            return
+        o = self.options
+        if not (o.tls_cert_file and o.tls_private_key_file and o.client_ca_file):
+            log.info("kubelet server not started: tls_cert_file, tls_private_key_file and client_ca_file are needed")
+            return
+        from kybernetes.kubelet import server  # noqa: PLC0415
+
+        try:
+            result = server.start_server(self, self.server_port, cert_file=o.tls_cert_file,
+                                         key_file=o.tls_private_key_file, client_ca_file=o.client_ca_file,
+                                         host=o.server_address)
+            self._server = await result if inspect.isawaitable(result) else result
+        except Exception:  # noqa: BLE001 - pods run without the server; logs/exec are then unavailable
+            log.exception("starting the kubelet server on port %d", self.server_port)
+
+    def pods(self) -> list[Obj]:
+        """The pods this node runs (for the server's /pods)."""
+        return self.pod_manager.pods()
+
+    async def stop(self) -> None:
+        """Stop the loops and workers; containers keep running."""
+        server, self._server = self._server, None
+        for name in ("stop", "close", "cleanup", "shutdown"):
+            fn = getattr(server, name, None)
+            if fn is not None:
+                try:
+                    res = fn()
+                    if inspect.isawaitable(res):
+                        await res
+                except Exception:  # noqa: BLE001
+                    log.exception("stopping the kubelet server")
+                break
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.workers.stop()
+        self.probes.stop_all()
+        await self.informers.shutdown()
+        await self.broadcaster.aclose()
+
+
+async def run_kubelet(*, kubeconfig: str, node_name: str, root_dir: str, runtime: str = "process",
+                      pod_manifest_path: str = "", kube_reserved: dict | None = None,
+                      system_reserved: dict | None = None, node_labels: dict | None = None,
+                      register_with_taints: list | None = None, node_ip: str = "", server_port: int = 10250,
+                      stop: asyncio.Event | None = None, options: KubeletOptions | None = None) -> None:
+    """Run a kubelet until `stop` is set or the task is cancelled (containers keep running either way)."""
+    options = options or KubeletOptions()
+    node_name = node_name or socket.gethostname().lower()
+    os.makedirs(root_dir, exist_ok=True)
+    ip = node_ip or primary_ip()
+    client = RESTClient(load_kubeconfig(kubeconfig))
+    kubelet = Kubelet(client=client, runtime=make_runtime(runtime, root_dir, ip, options), node_name=node_name,
+                      root_dir=root_dir, node_ip=ip, pod_manifest_path=pod_manifest_path,
+                      kube_reserved=kube_reserved, system_reserved=system_reserved, node_labels=node_labels,
+                      register_with_taints=register_with_taints, server_port=server_port, options=options)
+    try:
+        await kubelet.start()
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    finally:
+        await asyncio.shield(_shutdown(kubelet, client))
+
+
+async def _shutdown(kubelet: Kubelet, client: RESTClient) -> None:
+    try:
+        await kubelet.stop()
+    finally:
+        await client.close()
+

@@ -1,0 +1,42 @@
+"""KubeletOptions: the kubelet's tunables, named after upstream's KubeletConfiguration fields (seconds as floats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KUBELET_VERSION = "v1.32.0"
+DEFAULT_MAX_PODS = 110
+
+
+@dataclass
+class KubeletOptions:
+    """Everything run_kubelet takes beyond its required arguments; defaults are upstream's."""
+
+    sync_frequency: float = 10.0  # resync of every pod worker (upstream syncFrequency is 1m; we also relist)
+    pleg_relist_period: float = 1.0  # how often the runtime is listed to wake workers on container changes
+    node_status_update_frequency: float = 10.0  # how often the node status is computed (and the lease renewed)
+    node_status_report_frequency: float = 300.0  # status is patched when it changed or after this long
+    node_lease_duration_seconds: int = 40
+    node_lease_renew_interval: float = 10.0
+    crash_loop_backoff_base: float = 10.0  # first restart delay after a crash, doubling
+    crash_loop_backoff_max: float = 300.0
+    eviction_hard: dict[str, str] = field(
+        default_factory=lambda: {"memory.available": "100Mi", "nodefs.available": "10%"})
+    eviction_monitoring_period: float = 10.0
+    eviction_pressure_transition_period: float = 300.0
+    max_pods: int = DEFAULT_MAX_PODS
+    minimum_grace_period: float = 2.0  # upstream minimumGracePeriodInSeconds for a kill with a grace period
+    container_log_max_size: int = 10 * 1024 * 1024
+    container_log_max_files: int = 5
+    log_dir: str = ""  # pod logs directory; "" = <root_dir>/logs/pods (upstream /var/log/pods)
+    file_check_frequency: float = 20.0  # how often pod_manifest_path is re-read
+    cluster_dns: list[str] = field(default_factory=list)
+    cluster_domain: str = "cluster.local"
+    image_pull_progress_deadline: float = 60.0
+    runtime_options: dict = field(default_factory=dict)  # passed to the runtime's constructor
+    # The 10250 server's serving certificate and the CA that verifies clients (upstream tlsCertFile,
+    # tlsPrivateKeyFile, authentication.x509.clientCAFile); without them the server is not started.
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
+    server_address: str = "0.0.0.0"
