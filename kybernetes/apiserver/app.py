@@ -13,6 +13,8 @@ from aiohttp import web
 from kybernetes import __version__
 from kybernetes.api import errors
 from kybernetes.apiserver import discovery
+from kybernetes.apiserver.authn import UserInfo
+from kybernetes.apiserver.authz import Attributes, Decision
 from kybernetes.apiserver import negotiation as neg
 from kybernetes.apiserver.handlers import ResourceHandlers
 from kybernetes.apiserver.requestinfo import RequestInfo, parse_request_info
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USER_KEY = web.RequestKey("user", dict) if hasattr(web, "RequestKey") else "user"
+USER_INFO_KEY = web.RequestKey("user_info", UserInfo) if hasattr(web, "RequestKey") else "user_info"
+REQUEST_INFO_KEY = web.RequestKey("request_info", RequestInfo) if hasattr(web, "RequestKey") else "request_info"
 
 KUBERNETES_GIT_VERSION = "v1.32.0"
 # Subresources served by the node's kubelet through kybernetes.apiserver.proxy.
@@ -68,7 +72,7 @@ class Router:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        ri = parse_request_info(request.method, path, dict(request.query))
+        ri = request.get(REQUEST_INFO_KEY) or parse_request_info(request.method, path, dict(request.query))
         if ri.is_resource_request:
             return await self.resource_request(request, ri)
         return await self.non_resource_request(request, path)
@@ -243,10 +247,16 @@ def build_app(server: APIServer) -> web.Application:
     @web.middleware
     async def errors_and_metrics(request: web.Request, handler: Any) -> web.StreamResponse:
         start = time.perf_counter()
-        ri = None
         code = 500
+        ri = parse_request_info(request.method, request.path, dict(request.query))
+        request[REQUEST_INFO_KEY] = ri
         try:
-            request[USER_KEY] = _peer_user(request)
+            user = await server.authenticator.authenticate(request)
+            if user is None:
+                raise errors.StatusError(401, "Unauthorized", "Unauthorized")
+            request[USER_KEY] = user.as_dict()
+            request[USER_INFO_KEY] = user
+            await _authorize(server, ri, user)
             resp = await handler(request)
             code = resp.status
             return resp
@@ -266,7 +276,6 @@ def build_app(server: APIServer) -> web.Application:
             log.exception("internal error serving %s %s", request.method, request.path)
             return neg.status_response(errors.internal_error(str(e) or type(e).__name__))
         finally:
-            ri = parse_request_info(request.method, request.path, dict(request.query))
             if ri.is_resource_request:
                 info = server.registry.get(ri.group, ri.version, ri.resource)
                 verb = ri.verb.upper() if ri.verb != "deletecollection" else "DELETECOLLECTION"
@@ -281,18 +290,31 @@ def build_app(server: APIServer) -> web.Application:
     return app
 
 
-def _peer_user(request: web.Request) -> dict[str, Any]:
-    """The user of a verified client certificate: CN is the name, O the groups."""
-    transport = request.transport
-    cert = transport.get_extra_info("peercert") if transport else None
-    if not cert:
-        return {}
-    name = ""
-    groups: list[str] = []
-    for rdn in cert.get("subject", ()):
-        for k, v in rdn:
-            if k == "commonName":
-                name = v
-            elif k == "organizationName":
-                groups.append(v)
-    return {"username": name, "groups": groups + ["system:authenticated"]}
+async def _authorize(server: APIServer, ri: RequestInfo, user: UserInfo) -> None:
+    """403 Forbidden, worded as upstream words it, unless the authorizer allows the request."""
+    if ri.is_resource_request:
+        attrs = Attributes(user=user, verb=ri.verb, is_resource_request=True, path=ri.path, api_group=ri.group,
+                           api_version=ri.version, namespace=ri.namespace, resource=ri.resource,
+                           subresource=ri.subresource, name=ri.name)
+    else:
+        attrs = Attributes(user=user, verb=ri.verb, is_resource_request=False, path=ri.path)
+    decision, reason = await server.authorizer.authorize(attrs)
+    if decision == Decision.ALLOW:
+        return
+    suffix = f": {reason}" if reason else ""
+    if not ri.is_resource_request:
+        raise errors.StatusError(403, "Forbidden",
+                                 f'forbidden: User "{user.name}" cannot {ri.verb} path "{ri.path}"{suffix}',
+                                 details={})
+    res = ri.resource + (f"/{ri.subresource}" if ri.subresource else "")
+    what = f'{res}.{ri.group}' if ri.group else res
+    target = f'{what} "{ri.name}"' if ri.name else what
+    scope = f' in the namespace "{ri.namespace}"' if ri.namespace and ri.resource != "namespaces" else ""
+    msg = (f'{target} is forbidden: User "{user.name}" cannot {ri.verb} resource "{res}" in API group '
+           f'"{ri.group}"' + (scope or (" at the cluster scope" if not ri.namespace else "")) + suffix)
+    details: dict[str, Any] = {"kind": ri.resource}
+    if ri.name:
+        details["name"] = ri.name
+    if ri.group:
+        details["group"] = ri.group
+    raise errors.StatusError(403, "Forbidden", msg, details=details)

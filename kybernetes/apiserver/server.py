@@ -13,6 +13,8 @@ from aiohttp import web
 
 from kybernetes.api.registry import Registry
 from kybernetes.apiserver.admission import Admission
+from kybernetes.apiserver.authn import Authenticator, CertificateAuthenticator, UnionAuthenticator
+from kybernetes.apiserver.authz import AlwaysAllow, Authorizer
 from kybernetes.apiserver.allocators import IPAllocator, PortAllocator
 from kybernetes.apiserver.metrics import APIServerMetrics, InstrumentedStore
 from kybernetes.apiserver.rest import ResourceStore
@@ -81,6 +83,9 @@ class APIServer:
         self.admission: Admission = None  # type: ignore[assignment]
         self.rest: ResourceStore = None  # type: ignore[assignment]
         self.runner: web.AppRunner | None = None
+        # the authentication and authorization chains (issue 8 fills them: tokens, RBAC, the Node authorizer)
+        self.authenticator: Authenticator = UnionAuthenticator([CertificateAuthenticator()], anonymous=True)
+        self.authorizer: Authorizer = AlwaysAllow()
         self.port = config.secure_port
         self.ready = asyncio.Event()
         self.kubeconfig_path = ""
