@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the server dies, even by kill -9 (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -46,7 +57,7 @@ class Supervisor:
             env = dict(os.environ, **c.env)
             c.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "kybernetes", *c.args, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+                stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=_die_with_parent)
             log.info("started %s (pid %d)", c.name, c.proc.pid)
             started = asyncio.get_running_loop().time()
             await self._relay(c)

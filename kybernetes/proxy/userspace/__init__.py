@@ -1,0 +1,1 @@
+"""The userspace proxy mode: asyncio forwarders listening on ClusterIPs, NodePorts and LoadBalancer addresses."""

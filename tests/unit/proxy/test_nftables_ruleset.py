@@ -1,0 +1,94 @@
+"""nftables rendering: the full ruleset for a set of Services (golden text) and incremental transactions."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kybernetes.proxy.nftables.ruleset import (RenderContext, chain_base, render_base, render_service,
+                                               render_transaction)
+from kybernetes.proxy.types import EndpointInfo, ServicePortInfo, ServicePortName
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "testdata", "ruleset.nft")
+CTX = RenderContext(service_cidr="198.19.0.0/16", cluster_cidr="198.18.200.0/22")
+
+WEB = ServicePortName("ns1", "web", "http", "TCP")
+DNS = ServicePortName("ns1", "dns", "", "UDP")
+EMPTY = ServicePortName("ns1", "empty", "", "TCP")
+SCTP = ServicePortName("ns1", "sig", "", "SCTP")
+
+
+def services() -> dict[ServicePortName, tuple[ServicePortInfo, list[EndpointInfo]]]:
+    return {
+        WEB: (ServicePortInfo(WEB, "198.19.0.10", 80, "TCP", type="NodePort", node_port=30080,
+                              session_affinity_timeout=100),
+              [EndpointInfo("198.18.201.2", 8080), EndpointInfo("198.18.202.2", 8080),
+               EndpointInfo("198.18.203.2", 8080, ready=False, serving=True, terminating=True)]),
+        DNS: (ServicePortInfo(DNS, "198.19.0.11", 53, "UDP", type="LoadBalancer", node_port=30053,
+                              load_balancer_ips=("198.18.250.1",), external_policy_local=True),
+              [EndpointInfo("198.18.201.2", 5353, is_local=True), EndpointInfo("198.18.202.2", 5353)]),
+        EMPTY: (ServicePortInfo(EMPTY, "198.19.0.12", 80, "TCP"), []),
+        SCTP: (ServicePortInfo(SCTP, "198.19.0.13", 9999, "SCTP"), [EndpointInfo("198.18.201.2", 9999)]),
+    }
+
+
+def full_script() -> str:
+    new = {spn: render_service(svc, eps, CTX) for spn, (svc, eps) in services().items()}
+    return "\n".join(render_transaction({}, new, base=render_base(CTX), reset=True)) + "\n"
+
+
+def test_full_ruleset_matches_golden() -> None:
+    script = full_script()
+    if os.environ.get("UPDATE_GOLDEN"):
+        with open(GOLDEN, "w") as f:
+            f.write(script)
+    with open(GOLDEN) as f:
+        assert script == f.read()
+
+
+def _loaded() -> dict:
+    return {spn: render_service(svc, eps, CTX) for spn, (svc, eps) in services().items()}
+
+
+@pytest.mark.parametrize("change,touches,must_have,must_not_have", [
+    ("remove-endpoint", WEB, ["flush chain ip kybernetes service-", "delete chain ip kybernetes endpoint-",
+                              "delete set ip kybernetes affinity-"], ["delete table"]),
+    ("delete-service", DNS, ["delete element ip kybernetes service-ips { 198.19.0.11 . udp . 53, 198.18.250.1 . udp . 53 }",
+                             "delete chain ip kybernetes local-", "delete map ip kybernetes ep-local-"], ["add rule"]),
+    ("first-endpoint", EMPTY, ["delete element ip kybernetes no-endpoint-services { 198.19.0.12 . tcp . 80 }",
+                               "add element ip kybernetes service-ips { 198.19.0.12 . tcp . 80 : goto service-"],
+     ["flush chain"]),
+], ids=["remove-endpoint", "delete-service", "first-endpoint"])
+def test_incremental_transaction_touches_only_the_changed_service(change, touches, must_have,
+                                                                   must_not_have) -> None:
+    loaded = _loaded()
+    svc, eps = services()[touches]
+    if change == "remove-endpoint":
+        after = render_service(svc, eps[1:], CTX)
+    elif change == "delete-service":
+        after = None
+    else:
+        after = render_service(svc, [EndpointInfo("198.18.201.9", 80)], CTX)
+    lines = render_transaction(loaded, {touches: after})
+    text = "\n".join(lines)
+    for s in must_have:
+        assert s in text
+    for s in must_not_have:
+        assert s not in text
+    others = [chain_base(s) for s in services() if s != touches]
+    assert not any(o in line for line in lines for o in others)
+
+
+def test_unchanged_service_renders_nothing() -> None:
+    loaded = _loaded()
+    svc, eps = services()[WEB]
+    assert render_transaction(loaded, {WEB: render_service(svc, eps, CTX)}) == []
+
+
+def test_no_endpoints_rejects_and_local_policy_without_local_endpoints_drops() -> None:
+    svc = ServicePortInfo(EMPTY, "198.19.0.12", 80, "TCP", internal_policy_local=True)
+    objs = render_service(svc, [EndpointInfo("198.18.201.2", 80)], CTX)
+    assert objs.elements == {("no-endpoint-services", "198.19.0.12 . tcp . 80"): "drop"}
+    objs = render_service(svc, [], CTX)
+    assert objs.elements == {("no-endpoint-services", "198.19.0.12 . tcp . 80"): "goto reject-chain"}
