@@ -90,6 +90,38 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None
     raise TimeoutError("server did not become ready")
 
 
+def stop_runtime_containers(runtime_dir: str) -> None:
+    """Stop every container a (dead or stopped) kubelet's process runtime left running: the kubelet keeps
+    containers across its own restarts by design, so tests that end a cluster end its containers too."""
+    import asyncio
+
+    from kybernetes.kubelet.runtime.process import ProcessRuntime
+
+    if not os.path.isdir(runtime_dir):
+        return
+
+    async def stop_all() -> None:
+        rt = ProcessRuntime(runtime_dir)
+        for c in await rt.list_containers():
+            try:
+                await rt.stop_container(c.id, 0)
+            except Exception:  # noqa: BLE001 - best-effort cleanup
+                pass
+        for sb in await rt.list_pod_sandbox():
+            try:
+                await rt.stop_pod_sandbox(sb.id)
+            except Exception:  # noqa: BLE001
+                pass
+
+    asyncio.run(stop_all())
+
+
+def stop_cluster(proc: subprocess.Popen, data_dir: str) -> None:
+    """Stop a `kybernetes server` process, then the containers its kubelet left running."""
+    stop_process(proc)
+    stop_runtime_containers(os.path.join(data_dir, "kubelet", "runtime"))
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -114,4 +146,4 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         wait_ready(port, proc)
         yield Cluster(proc, data_dir, port, os.path.join(data_dir, "admin.kubeconfig"), log_path)
     finally:
-        stop_process(proc)
+        stop_cluster(proc, data_dir)

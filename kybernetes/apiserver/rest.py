@@ -441,8 +441,7 @@ class ResourceStore:
         try:
             if managed:
                 typehooks.track_managed_fields(info, old, new, ctx, subresource=subresource)
-            finalizing = bool(omd.get("deletionTimestamp")) and not nmd.get("finalizers") and \
-                not typehooks.blocks_final_deletion(info, new)
+            finalizing = _update_finishes_deletion(info, old, new)
             if _objects_equal(new, old) and not finalizing:
                 rollback()
                 return self.present(info, old)
@@ -556,6 +555,19 @@ class ResourceStore:
         out = dict(old)
         out["metadata"] = dict(old["metadata"], resourceVersion=str(res.revision))
         return self.present(info, out), True
+
+
+def _update_finishes_deletion(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """An update of a deleting object removes it when it takes away what held it (the last finalizer, or a
+    namespace's spec.finalizers) and no grace period is running; any other write leaves it Terminating."""
+    from kybernetes.apiserver import typehooks
+
+    omd, nmd = old["metadata"], new["metadata"]
+    if not omd.get("deletionTimestamp") or omd.get("deletionGracePeriodSeconds"):
+        return False
+    was_held = bool(omd.get("finalizers")) or typehooks.blocks_final_deletion(info, old)
+    now_free = not nmd.get("finalizers") and not typehooks.blocks_final_deletion(info, new)
+    return was_held and now_free
 
 
 def parse_resource_version(rv: str) -> int:

@@ -236,7 +236,9 @@ class NodeLifecycleController:
         self.zone_states: dict[str, ZoneState] = {}
         self.zone_queues: dict[str, ZoneQueue] = {}
         self.eviction = QueueWorker("taint-eviction", self.reconcile_pod)
-        self.pods.add_event_handler(on_add=self.eviction.enqueue_object, on_update=self.eviction.enqueue_object)
+        self.evicted: set[str] = set()  # uids marked DisruptionTarget by us: a re-run only repeats the delete
+        self.pods.add_event_handler(on_add=self.eviction.enqueue_object, on_update=self.eviction.enqueue_object,
+                                    on_delete=lambda p: self.evicted.discard(p["metadata"].get("uid", "")))
         self.nodes.add_event_handler(on_add=self._node_changed, on_update=lambda o, n: self._node_changed(n))
 
     def _node_changed(self, node: Obj) -> None:
@@ -405,12 +407,18 @@ class NodeLifecycleController:
             if elapsed < delay:
                 return Result(requeue_after=delay - elapsed)
         ns, name = split_key(key)
-        self.taint_recorder.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {ns}/{name}")
         cond = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
                 "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": meta.now_rfc3339()}
+        uid = pod["metadata"].get("uid", "")
+        marked = uid in self.evicted or any(c.get("type") == "DisruptionTarget" and c.get("reason") == cond["reason"]
+                                            for c in (pod.get("status") or {}).get("conditions") or [])
         try:
-            await self.client.patch(resource_path("", "v1", "pods", ns, name, "status"),
-                                    {"status": {"conditions": [cond]}}, "strategic")
+            if not marked:  # a re-run (the cache not yet showing our delete) only repeats the idempotent delete
+                self.evicted.add(uid)
+                self.taint_recorder.event(pod, "Normal", "TaintManagerEviction",
+                                          f"Marking for deletion Pod {ns}/{name}")
+                await self.client.patch(resource_path("", "v1", "pods", ns, name, "status"),
+                                        {"status": {"conditions": [cond]}}, "strategic")
             await self.client.delete(resource_path("", "v1", "pods", ns, name),
                                      body={"kind": "DeleteOptions", "apiVersion": "v1",
                                            "preconditions": {"uid": pod["metadata"].get("uid")}})

@@ -82,6 +82,7 @@ class PodSyncState:
     volumes_at: float = 0.0
     kill_deadline: float | None = None
     terminated: bool = False  # all containers stopped for a deleted or terminal pod
+    deleted: bool = False  # the final delete (grace period 0) of the pod object was sent
     messages: dict[str, str] = field(default_factory=dict)  # termination message by container id
     eviction: tuple[str, str] | None = None  # (reason, message) when the eviction manager evicted the pod
 
@@ -395,10 +396,7 @@ class PodSyncer:
         mounts = self.volumes.mounts(pod, c, state.volumes or {})
         term_path = c.get("terminationMessagePath") or "/dev/termination-log"
         host_term = os.path.join(self.volumes.pod_dir(md["uid"]), "containers", c["name"], secrets.token_hex(4))
-        os.makedirs(os.path.dirname(host_term), exist_ok=True)
-        with open(host_term, "w"):
-            pass
-        os.chmod(host_term, 0o666)
+        await asyncio.to_thread(_create_termination_file, host_term)
         if not any(m.container_path == term_path for m in mounts):
             mounts.append(Mount(container_path=term_path, host_path=host_term))
         sc = {**(spec.get("securityContext") or {}), **(c.get("securityContext") or {})}
@@ -476,21 +474,27 @@ class PodSyncer:
             if sid is not None:
                 await self.runtime.stop_pod_sandbox(sid)
             state.terminated = True
+        if state.deleted:
+            return None
         found = await self._containers(uid)
         await self._read_termination_messages(pod, state, found)
         views = self._views(pod, state, found)
         for v in views.values():
             v.waiting_reason = ""
         await self.write_status(pod, state, views, sandbox_ready=False, terminal=True)
-        if pod["metadata"].get("deletionTimestamp") and not is_static(pod) and self.client is not None:
+        if pod["metadata"].get("deletionTimestamp") and not is_static(pod) and self.client is not None \
+                and not state.deleted:
             md = pod["metadata"]
             try:
                 await self.client.delete(resource_path("", "v1", "pods", md.get("namespace"), md["name"]),
                                          body={"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
                                                "preconditions": {"uid": uid}})
             except ApiError as e:
-                if not (e.not_found or e.conflict):
+                # 403: the node authorizer no longer relates this node to the pod, i.e. it is gone already
+                # (the apiserver also finalizes a terminating pod on our last status write)
+                if not (e.not_found or e.conflict or e.code == 403):
                     raise
+            state.deleted = True  # once: a later sync may come before the informer shows the deletion
         return None
 
     async def _finish_terminal(self, pod: Obj, state: PodSyncState) -> float | None:
@@ -566,7 +570,7 @@ class PodSyncer:
                                     {"status": status}, "merge")
             state.last_status = status
         except ApiError as e:
-            if not e.not_found:
+            if not (e.not_found or e.code == 403):  # 403: the pod is gone (see _terminate)
                 raise
 
     def compute_status(self, pod: Obj, state: PodSyncState, views: dict[str, ContainerView], *,
@@ -597,6 +601,13 @@ class PodSyncer:
         if state.eviction:
             status["reason"], status["message"] = state.eviction
         return status
+
+
+def _create_termination_file(path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w"):
+        pass
+    os.chmod(path, 0o666)
 
 
 def termination_message(s: ContainerStatus) -> str:

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from kybernetes.client import ApiError, RESTClient, load_kubeconfig
-from tests.conftest import free_port, start_server_process, stop_process, wait_ready
+from tests.conftest import free_port, start_server_process, stop_cluster, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +89,7 @@ async def _scenario(tmp_path) -> None:
         assert not (before & set(after)), "a resumed watch repeated an event seen before the crash"
         assert before | set(after) == set(stored), "a watch missed an event across the crash"
     finally:
-        stop_process(proc)
+        stop_cluster(proc, data_dir)
 
 
 def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import free_port, start_server_process, stop_process, wait_ready
+from tests.conftest import free_port, start_server_process, stop_cluster, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def test_save_while_running_then_restore_gives_back_exact_resource_versions(clus
         wait_ready(port, proc)
         after = json.loads(_kubectl(os.path.join(restored, "admin.kubeconfig"), "-n", "snap", "get", "cm", "-o", "json"))
     finally:
-        stop_process(proc)
+        stop_cluster(proc, restored)
     rv = {o["metadata"]["name"]: (o["metadata"]["resourceVersion"], o["metadata"]["uid"]) for o in before["items"]}
     rv_after = {o["metadata"]["name"]: (o["metadata"]["resourceVersion"], o["metadata"]["uid"]) for o in after["items"]}
     assert rv_after == rv

@@ -352,6 +352,43 @@ async def test_silent_node_gets_unknown_taints_and_evictions(harness: Harness) -
     assert not healthy.get("spec", {}).get("taints")
 
 
+async def test_taint_eviction_rerun_on_a_stale_cache_leaves_the_pod_terminating(harness: Harness) -> None:
+    """A second eviction pass that still sees the pod without its deletionTimestamp repeats only the delete:
+    the pod stays Terminating (its kubelet is gone), it is not removed outright by a status write."""
+    h = harness
+    for name in ("dead", "healthy"):  # one live node keeps the zone out of full disruption
+        await h.create("", "v1", "nodes", node(name))
+        await h.create("coordination.k8s.io", "v1", "leases", lease(name), "kube-node-lease")
+    h.tasks.append(asyncio.create_task(keep_renewing(h, "healthy")))
+    no_patience = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                    "tolerationSeconds": 0}]  # else DefaultTolerationSeconds gives it 300 s
+    await h.create("", "v1", "pods", pod("victim", node="dead", tolerations=no_patience), "default")
+    await set_pod_status(h, "victim", "198.18.0.9", ready=True)
+    ctl, = h.start("nodelifecycle")
+    await eventually(lambda: _cached(ctl, "victim", "198.18.0.9"))
+    evicted = await eventually(lambda: _terminating(h, "victim"), timeout=30)
+    stale = await h.get("", "v1", "pods", "victim", "default")
+    assert stale is not None
+    stale["metadata"].pop("deletionTimestamp")
+    ctl.pods.apply("MODIFIED", stale)  # the cache has not seen the delete yet
+    await ctl.reconcile_pod("default/victim")
+    after = await h.get("", "v1", "pods", "victim", "default")
+    assert after is not None and after["metadata"]["deletionTimestamp"] == evicted["metadata"]["deletionTimestamp"]
+    conds = [c for c in after["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+    assert [c["reason"] for c in conds] == ["DeletionByTaintManager"]
+    assert [r for _, r, _, name in h.recorder.events if name == "victim"] == ["TaintManagerEviction"]
+
+
+async def _cached(ctl: Any, name: str, ip: str) -> bool:
+    p = ctl.pods.store.get(name, "default")
+    return bool(p and (p.get("status") or {}).get("podIP") == ip)
+
+
+async def _terminating(h: Harness, name: str) -> Obj | None:
+    p = await h.get("", "v1", "pods", name, "default")
+    return p if p and p["metadata"].get("deletionTimestamp") else None
+
+
 async def test_each_node_gets_a_pod_cidr(harness: Harness) -> None:
     h = harness
     await h.create("", "v1", "nodes", node("a"))

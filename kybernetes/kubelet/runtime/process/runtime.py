@@ -134,6 +134,8 @@ class ProcessRuntime:
         os.makedirs(self._sandboxes_dir, exist_ok=True)
         os.makedirs(self._containers_dir, exist_ok=True)
         self._records: dict[str, dict] = {}  # container.json contents (immutable but for resources)
+        self._configs: dict[str, ContainerConfig] = {}  # decoded record["config"] by container id
+        self._sandbox_records: dict[str, dict] = {}  # sandbox.json contents by sandbox id
 
     # ------------------------------------------------------------------------------------------ runtime
     async def version(self) -> VersionResponse:
@@ -184,14 +186,27 @@ class ProcessRuntime:
             "runtime_handler": runtime_handler,
             "netns_path": None,
         }
-        write_json(os.path.join(sdir, "sandbox.json"), record)
+        self._write_sandbox(sid, record)
         return sid
 
     def _sandbox_record(self, sid: str) -> dict:
-        record = read_json(os.path.join(self._sdir(sid), "sandbox.json"))
+        record = self._read_sandbox(sid)
         if record is None:
             raise NotFoundError(f"pod sandbox {sid!r} not found")
         return record
+
+    def _read_sandbox(self, sid: str) -> dict | None:
+        """sandbox.json, from memory once read: only this object writes it (one kubelet at a time)."""
+        record = self._sandbox_records.get(sid)
+        if record is None:
+            record = read_json(os.path.join(self._sdir(sid), "sandbox.json"))
+            if record is not None:
+                self._sandbox_records[sid] = record
+        return record
+
+    def _write_sandbox(self, sid: str, record: dict) -> None:
+        write_json(os.path.join(self._sdir(sid), "sandbox.json"), record)
+        self._sandbox_records[sid] = record
 
     async def stop_pod_sandbox(self, pod_sandbox_id: str) -> None:
         try:
@@ -202,8 +217,8 @@ class ProcessRuntime:
         await asyncio.gather(*(self.stop_container(c.id, 0) for c in containers))
         record = self._sandbox_record(sid)
         if record["state"] != PodSandboxState.SANDBOX_NOTREADY.value:
-            record["state"] = PodSandboxState.SANDBOX_NOTREADY.value
-            write_json(os.path.join(self._sdir(sid), "sandbox.json"), record)
+            record = {**record, "state": PodSandboxState.SANDBOX_NOTREADY.value}
+            self._write_sandbox(sid, record)
 
     async def remove_pod_sandbox(self, pod_sandbox_id: str) -> None:
         try:
@@ -212,6 +227,7 @@ class ProcessRuntime:
             return
         containers = await self.list_containers(ContainerFilter(pod_sandbox_id=sid))
         await asyncio.gather(*(self.remove_container(c.id) for c in containers))
+        self._sandbox_records.pop(sid, None)
         shutil.rmtree(self._sdir(sid), ignore_errors=True)
 
     def _sandbox(self, record: dict) -> tuple[PodSandboxConfig, PodSandboxState]:
@@ -236,8 +252,11 @@ class ProcessRuntime:
     async def list_pod_sandbox(self, filter: PodSandboxFilter | None = None) -> list[PodSandbox]:
         out = []
         for sid in sorted(os.listdir(self._sandboxes_dir)):
-            record = read_json(os.path.join(self._sdir(sid), "sandbox.json"))
+            record = self._read_sandbox(sid)
             if record is None:
+                continue
+            labels = record["config"].get("labels") or {}
+            if filter and any(labels.get(k) != v for k, v in filter.label_selector.items()):
                 continue
             config, state = self._sandbox(record)
             sb = PodSandbox(sid, config.metadata, state, record["created_at"], config.labels, config.annotations,
@@ -264,15 +283,22 @@ class ProcessRuntime:
                 raise CreateContainerError(f"mount source {m.host_path} of {m.container_path} does not exist")
         cid = _new_id()
         cdir = self._cdir(cid)
-        os.makedirs(cdir)
+        # directories, fifos, cgroups and files: blocking file-system work, kept off the event loop
         try:
-            record = self._prepare(cid, cdir, sid, argv, config, sandbox_config)
+            record = await asyncio.to_thread(self._create, cid, cdir, sid, argv, config, sandbox_config)
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
-        write_json(os.path.join(cdir, "container.json"), record)
         self._records[cid] = record
         return cid
+
+    def _create(
+        self, cid: str, cdir: str, sid: str, argv: list[str], config: ContainerConfig, sandbox: PodSandboxConfig
+    ) -> dict:
+        os.makedirs(cdir)
+        record = self._prepare(cid, cdir, sid, argv, config, sandbox)
+        write_json(os.path.join(cdir, "container.json"), record)
+        return record
 
     def _prepare(
         self, cid: str, cdir: str, sid: str, argv: list[str], config: ContainerConfig, sandbox: PodSandboxConfig
@@ -443,6 +469,7 @@ class ProcessRuntime:
             cgroup.kill_all()
             cgroup.remove()
         self._records.pop(cid, None)
+        self._configs.pop(cid, None)
         shutil.rmtree(self._cdir(cid), ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------ inspect
@@ -471,8 +498,15 @@ class ProcessRuntime:
             return ContainerState.CONTAINER_EXITED, started, exited
         return ContainerState.CONTAINER_UNKNOWN, started, None
 
+    def _config(self, record: dict) -> ContainerConfig:
+        """The container's config (immutable), decoded once."""
+        config = self._configs.get(record["id"])
+        if config is None:
+            config = self._configs[record["id"]] = from_dict(ContainerConfig, record["config"])
+        return config
+
     def _container(self, record: dict, state: ContainerState) -> Container:
-        config = from_dict(ContainerConfig, record["config"])
+        config = self._config(record)
         return Container(record["id"], record["pod_sandbox_id"], config.metadata, config.image, record["image_ref"],
                          state, record["created_at"], config.labels, config.annotations)
 
@@ -486,6 +520,9 @@ class ProcessRuntime:
                 continue
             if filter and filter.pod_sandbox_id and not record["pod_sandbox_id"].startswith(filter.pod_sandbox_id):
                 continue
+            labels = record["config"].get("labels") or {}
+            if filter and any(labels.get(k) != v for k, v in filter.label_selector.items()):
+                continue  # before reading the state: a pod's sync lists only its own containers
             c = self._container(record, self._state(cid)[0])
             if filter is None or filter.matches(c):
                 out.append(c)
@@ -496,7 +533,7 @@ class ProcessRuntime:
         record = self._record(cid)
         if record is None:
             raise NotFoundError(f"container {container_id!r} not found")
-        config = from_dict(ContainerConfig, record["config"])
+        config = self._config(record)
         state, started, exited = self._state(cid)
         status = ContainerStatus(
             id=cid,
@@ -607,13 +644,17 @@ class ProcessRuntime:
         return ExecSyncResponse(out, err, returncode_to_exit_code(proc.returncode or 0))
 
     async def exec(
-        self, container_id: str, cmd: list[str], *, tty: bool = False, stdin: bool = False
+        self, container_id: str, cmd: list[str], *, tty: bool = False, stdin: bool = False,
+        terminal_size: tuple[int, int] | None = None,
     ) -> StreamingSession:
+        """Run `cmd` in the container; with a TTY, `terminal_size` (width, height) is set before it starts."""
         _, started, spec = self._running(container_id)
         argv, kwargs = self._exec_command(started, spec, cmd)
         if tty:
             kwargs["env"] = {**kwargs["env"], "TERM": kwargs["env"].get("TERM", "xterm")}
             master, slave = os.openpty()
+            if terminal_size:
+                linux.set_winsize(slave, *terminal_size)
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv, stdin=slave, stdout=slave, stderr=slave,

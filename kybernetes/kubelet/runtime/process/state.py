@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import os
 import types
 import typing
@@ -27,21 +28,25 @@ T = TypeVar("T")
 
 
 def write_json(path: str, data: Any) -> None:
-    """Write atomically (temp file, fsync, rename): a reader sees the old or the new content, never a part."""
+    """Write atomically (temp file, rename): a reader sees the old or the new content, never a part.
+
+    No fsync: it would block the kubelet's event loop (~8 ms a file) and only guards against a machine crash,
+    after which none of the processes these files describe exist anymore (read_json then sees a torn file as
+    absent)."""
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
         f.write(orjson.dumps(data))
-        f.flush()
-        os.fsync(f.fileno())
     os.rename(tmp, path)
 
 
 def read_json(path: str) -> Any | None:
-    """The decoded file, or None when it does not exist."""
+    """The decoded file, or None when it does not exist (or was torn by a machine crash)."""
     try:
         with open(path, "rb") as f:
             return orjson.loads(f.read())
     except FileNotFoundError:
+        return None
+    except orjson.JSONDecodeError:
         return None
 
 
@@ -68,9 +73,15 @@ def _convert(tp: Any, value: Any) -> Any:
         _, item = typing.get_args(tp)
         return {k: _convert(item, v) for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _convert(hints[k], v) for k, v in value.items() if k in names})
+        hints = _field_hints(tp)
+        return tp(**{k: _convert(hints[k], v) for k, v in value.items() if k in hints})
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
     return value
+
+
+@functools.cache
+def _field_hints(tp: type) -> dict[str, Any]:
+    """The resolved type of each field of a dataclass (get_type_hints is slow: computed once per class)."""
+    hints = typing.get_type_hints(tp)
+    return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
