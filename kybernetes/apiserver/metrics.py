@@ -41,6 +41,7 @@ class APIServerMetrics:
                                          "each operation and object type.", ("operation", "type"),
                                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                   1, 2.5, 5), registry=self.registry)
+        self._children: dict[tuple, tuple] = {}
         self.storage_objects = Gauge("apiserver_storage_objects", "Number of stored objects at the time of last "
                                      "check split by kind.", ("resource",), registry=self.registry)
 
@@ -49,8 +50,15 @@ class APIServerMetrics:
         group = info.group if info else ""
         version = info.version if info else ""
         verb = _HTTP_VERBS.get(verb, verb)
-        self.requests.labels(verb, group, version, resource, subresource, scope, "apiserver", str(code)).inc()
-        self.latency.labels(verb, group, version, resource, subresource, scope, "apiserver").observe(seconds)
+        key = (verb, group, version, resource, subresource, scope, code)
+        children = self._children.get(key)
+        if children is None:
+            # resolving labelled children is most of the cost of an observation: do it once per label set
+            children = self._children[key] = (
+                self.requests.labels(verb, group, version, resource, subresource, scope, "apiserver", str(code)),
+                self.latency.labels(verb, group, version, resource, subresource, scope, "apiserver"))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def watchers_changed(self, info: ResourceInfo, delta: int) -> None:
         self.watchers.labels(info.group, info.version, info.kind).inc(delta)

@@ -110,8 +110,10 @@ class CacheWatcher:
         if not self.queue and not self.closed:
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout schedules one timer; wait_for would also create a task per wake-up
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+            except TimeoutError:
                 return []
         if self.queue:
             batch = list(self.queue)
