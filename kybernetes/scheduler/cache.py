@@ -15,6 +15,8 @@ from kybernetes.scheduler.plugins.imagelocality import normalized_image_name
 
 log = logging.getLogger(__name__)
 
+MAX_SNAPSHOT_CHANGES = 256  # updates a Snapshot remembers for changed_since
+
 
 class CacheError(Exception):
     """A cache call that breaks its contract (assuming a pod twice, forgetting one that was never assumed)."""
@@ -46,6 +48,29 @@ class Snapshot:
         self._index: dict[str, int] = {}
         self.have_pods_with_affinity: list[NodeInfo] = []
         self.have_pods_with_required_anti_affinity: list[NodeInfo] = []
+        self.generation = 0  # bumped by every update that changed something
+        self._changes: list[tuple[int, frozenset[str] | None]] = []  # (generation, changed node names or None)
+
+    def changed_since(self, generation: int) -> set[str] | None:
+        """Names of the nodes whose NodeInfo changed after `generation`; None when unknown (too old, or nodes were
+        added or removed), so the caller must look at every node again."""
+        if generation == self.generation:
+            return set()
+        if not self._changes or generation < self._changes[0][0] - 1 or generation > self.generation:
+            return None
+        out: set[str] = set()
+        for gen, names in self._changes:
+            if gen > generation:
+                if names is None:
+                    return None
+                out |= names
+        return out
+
+    def _record_change(self, names: frozenset[str] | None) -> None:
+        self.generation += 1
+        self._changes.append((self.generation, names))
+        if len(self._changes) > MAX_SNAPSHOT_CHANGES:
+            del self._changes[:len(self._changes) - MAX_SNAPSHOT_CHANGES]
 
     def list(self) -> list[NodeInfo]:
         return self.node_info_list
@@ -247,6 +272,7 @@ class Cache:
                 if old.pods_with_affinity or clone.pods_with_affinity or old.pods_with_required_anti_affinity \
                         or clone.pods_with_required_anti_affinity:
                     affinity = True
+        snap._record_change(None if structural else frozenset(self._dirty))
         self._dirty.clear()
         if structural:
             snap.node_info_list = list(snap.node_info_map.values())

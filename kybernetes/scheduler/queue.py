@@ -345,6 +345,10 @@ class PriorityQueue:
     def has_nominated_pods(self) -> bool:
         return bool(self._nominated)
 
+    def nominated_node_names(self) -> set[str]:
+        """The nodes some pod is nominated to (the others need no nominated-pods evaluation)."""
+        return set(self._nominated)
+
 
 def _scheduling_relevant(pod: Pod) -> Any:
     """What of a pod can change whether it fits: spec and labels (status and bookkeeping do not)."""

@@ -21,6 +21,7 @@ from kybernetes.scheduler.queue import PriorityQueue, QueueClosed
 log = logging.getLogger(__name__)
 
 ASSIGNED_POD_DELETE = ClusterEvent("Pod", "Delete")
+MAX_STATUS_UPDATES_IN_FLIGHT = 16  # PodScheduled condition patches at once (a small, reused connection pool)
 
 
 def _now() -> str:
@@ -40,6 +41,7 @@ class Scheduler:
         self.metrics = metrics
         self.snapshot = Snapshot()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._status_slots: asyncio.Semaphore | None = None
 
     # -- loop ------------------------------------------------------------------------------------------------
 
@@ -227,10 +229,13 @@ class Scheduler:
         if nominated:
             patch["status"]["nominatedNodeName"] = nominated
         md = pod.get("metadata") or {}
+        if self._status_slots is None:
+            self._status_slots = asyncio.Semaphore(MAX_STATUS_UPDATES_IN_FLIGHT)
         try:
             assert self.client is not None
-            await self.client.patch(resource_path("", "v1", "pods", md.get("namespace"), md.get("name"), "status"),
-                                    patch, "strategic")
+            async with self._status_slots:
+                await self.client.patch(
+                    resource_path("", "v1", "pods", md.get("namespace"), md.get("name"), "status"), patch, "strategic")
         except ApiError as e:
             if not e.not_found:
                 log.warning("updating status of %s/%s: %s", md.get("namespace"), md.get("name"), e)

@@ -31,9 +31,10 @@ class Code(enum.IntEnum):
     PENDING = 6  # PreEnqueue / waiting for something external
 
 
-@dataclass
+@dataclass(eq=False)
 class Status:
-    """The outcome of a plugin call; None reasons and SUCCESS code mean success."""
+    """The outcome of a plugin call; None reasons and SUCCESS code mean success. Compared by identity (statuses
+    are checked by code; identity makes `statuses.count(SUCCESS)` a cheap all-passed test)."""
 
     code: Code = Code.SUCCESS
     reasons: list[str] = field(default_factory=list)
@@ -167,6 +168,9 @@ class NodeInfo:
     allocatable: Resource = field(default_factory=Resource)
     image_states: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (size bytes, num nodes having it)
     generation: int = 0
+    taints: list[dict[str, Any]] = field(default_factory=list)  # node.spec.taints, kept with the node (set_node)
+    unschedulable: bool = False  # node.spec.unschedulable, kept with the node (set_node)
+    labels: dict[str, str] = field(default_factory=dict)  # node.metadata.labels, kept with the node (set_node)
     _name_of: Any = field(default=None, repr=False, compare=False)  # the node object _name was read from
     _name: str = field(default="", repr=False, compare=False)
 
@@ -182,7 +186,8 @@ class NodeInfo:
         return NodeInfo(self.node, list(self.pods), list(self.pods_with_affinity),
                         list(self.pods_with_required_anti_affinity), set(self.used_ports), self.requested.clone(),
                         self.non_zero_requested.clone(), self.allocatable.clone(), dict(self.image_states),
-                        self.generation)
+                        self.generation, self.taints, self.unschedulable,
+                        self.labels)
 
 
 class NodeInfoLister(Protocol):

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 DEFAULT_PERMIT_TIMEOUT = 15 * 60.0
+_REJECTED_CODES = frozenset((Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.PENDING))
 
 # extension point (config name) -> the method a plugin must have to take part in it
 EXTENSION_POINTS = {
@@ -282,9 +283,13 @@ class Framework:
         start = self.next_start_node_index % n
         order = nodes[start:] + nodes[:start] if start else nodes
         if self.nominator is not None and self.nominator.has_nominated_pods():
-            feasible, processed = self._find_feasible_one_by_one(state, pod, order, to_find, diagnosis)
+            names = getattr(self.nominator, "nominated_node_names", None)
+            if names is None:
+                feasible, processed = self._find_feasible_one_by_one(state, pod, order, to_find, diagnosis)
+            else:  # only nodes with nominated pods need the one-by-one what-if evaluation
+                feasible, processed = self._find_feasible_adaptive(state, pod, order, to_find, diagnosis, names())
         else:
-            feasible, processed = self._find_feasible_chunked(state, pod, order, to_find, diagnosis)
+            feasible, processed = self._find_feasible_adaptive(state, pod, order, to_find, diagnosis)
         self.next_start_node_index = (start + processed) % n
         return feasible
 
@@ -310,35 +315,84 @@ class Framework:
                 self._record(diagnosis, ni, st, st.plugin)
         return feasible, processed
 
+    def _find_feasible_adaptive(self, state: CycleState, pod: PodInfo, order: list[NodeInfo], to_find: int,
+                                diagnosis: Diagnosis,
+                                nominated: set[str] | None = None) -> tuple[list[NodeInfo], int]:
+        """_find_feasible_chunked with the most rejecting filters first after the first chunk. Filters are side-effect
+        free, so which nodes pass does not depend on their order; only a rejected node's reason (the first failing
+        filter in the configured order) does, and it matters only when no node fits: then the filters run again in
+        the configured order for upstream's exact diagnosis."""
+        feasible, processed, reordered = self._find_feasible_chunked(state, pod, order, to_find, diagnosis,
+                                                                     nominated, adaptive=True)
+        if not feasible and reordered:
+            diagnosis.node_to_status = {}
+            diagnosis.unschedulable_plugins = set()
+            feasible, processed, _ = self._find_feasible_chunked(state, pod, order, to_find, diagnosis, nominated)
+        return feasible, processed
+
     def _find_feasible_chunked(self, state: CycleState, pod: PodInfo, order: list[NodeInfo], to_find: int,
-                               diagnosis: Diagnosis) -> tuple[list[NodeInfo], int]:
+                               diagnosis: Diagnosis, nominated: set[str] | None = None,
+                               adaptive: bool = False) -> tuple[list[NodeInfo], int, bool]:
+        """Chunks of nodes through the batch filters; nodes named in `nominated` (they have nominated pods) go
+        through run_filter_plugins_with_nominated_pods one by one instead, and keep their place in the order.
+        adaptive: from the second chunk on, run the filters that rejected most nodes so far first. Returns
+        (feasible, nodes processed, whether the filters ran in another order than configured)."""
         skip = state.skip_filter_plugins
         filters = [(p.name, getattr(p, "filter_nodes", None), p.filter) for p in self.points["filter"]
                    if p.name not in skip]
+        run_order = filters
+        rejections = dict.fromkeys((f[0] for f in filters), 0)
+        reordered = False
         feasible: list[NodeInfo] = []
         pos, n = 0, len(order)
         while pos < n and len(feasible) < to_find:
             chunk = order[pos:pos + max(to_find - len(feasible), 32)]
             pos += len(chunk)
             survivors = chunk
-            for name, batch, single in filters:
+            special: list[NodeInfo] = []
+            if nominated:
+                special = [ni for ni in chunk if ni.name in nominated]
+                if special:
+                    survivors = [ni for ni in chunk if ni.name not in nominated]
+            for name, batch, single in run_order:
                 statuses = batch(state, pod, survivors) if batch is not None else \
                     [single(state, pod, ni) for ni in survivors]
+                if statuses.count(SUCCESS) == len(survivors):  # all passed: a C-speed check, no per-node loop
+                    continue
                 keep = []
+                rejected = diagnosis.node_to_status
                 for ni, st in zip(survivors, statuses):
                     if st is SUCCESS or st.code == Code.SUCCESS:
                         keep.append(ni)
+                    elif st.code not in _REJECTED_CODES:
+                        self._record(diagnosis, ni, st, name)  # raises: an error is not a rejection
                     else:
-                        self._record(diagnosis, ni, st, name)
+                        st.plugin = name
+                        rejected[ni.name] = st
+                if len(keep) < len(survivors):
+                    diagnosis.unschedulable_plugins.add(name)
+                    rejections[name] += len(survivors) - len(keep)
                 survivors = keep
                 if not survivors:
                     break
+            if special:
+                passed = {id(ni) for ni in survivors}
+                for ni in special:
+                    st = self.run_filter_plugins_with_nominated_pods(state, pod, ni)
+                    if st.is_success():
+                        passed.add(id(ni))
+                    else:
+                        self._record(diagnosis, ni, st, st.plugin)
+                survivors = [ni for ni in chunk if id(ni) in passed]
             feasible.extend(survivors)
+            if adaptive:
+                run_order = sorted(filters, key=lambda f: -rejections[f[0]])  # stable: ties keep their order
+                reordered = reordered or run_order != filters
         if len(feasible) > to_find:  # the chunk went past the last node needed
             last = feasible[to_find - 1]
             feasible = feasible[:to_find]
             pos = order.index(last, max(0, pos - len(chunk))) + 1
-        return feasible, pos
+        return feasible, pos, reordered
 
     # -- PostFilter ----------------------------------------------------------------------------------------
 
@@ -370,8 +424,12 @@ class Framework:
 
     def run_score_plugins(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> dict[str, int]:
         """Node name -> weighted sum of normalized plugin scores. Raises RuntimeError on a plugin error."""
-        names = [ni.name for ni in nodes]
-        totals = [0] * len(nodes)
+        return dict(zip([ni.name for ni in nodes], self._score_totals(state, pod, nodes)))
+
+    def _score_totals(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """The weighted sums of the normalized scores, in the order of nodes (names built only to normalize)."""
+        names: list[str] | None = None
+        totals: list[int] | None = None
         skip = state.skip_score_plugins
         for p in self.points["score"]:
             if p.name in skip:
@@ -389,14 +447,19 @@ class Framework:
                     scores.append(s)
             ext = p.score_extensions()
             if ext is not None:
+                if names is None:
+                    names = [ni.name for ni in nodes]
                 by_name = dict(zip(names, scores))
                 st = ext.normalize_score(state, pod, by_name)
                 if not st.is_success():
                     raise RuntimeError(f'running Normalize on Score plugin "{p.name}": {st.message()}')
                 scores = [by_name[name] for name in names]
             w = self.score_weights.get(p.name, 1)
-            totals = [t + s * w for t, s in zip(totals, scores)]
-        return dict(zip(names, totals))
+            if totals is None:
+                totals = [s * w for s in scores] if w != 1 else list(scores)
+            else:
+                totals = [t + s * w for t, s in zip(totals, scores)]
+        return totals if totals is not None else [0] * len(nodes)
 
     @staticmethod
     def select_host(totals: dict[str, int]) -> str:
@@ -415,8 +478,10 @@ class Framework:
         st = self.run_pre_score_plugins(state, pod, feasible)
         if not st.is_success():
             raise RuntimeError(st.message())
-        totals = self.run_score_plugins(state, pod, feasible)
-        return ScheduleResult(self.select_host(totals), evaluated, len(feasible))
+        totals = self._score_totals(state, pod, feasible)
+        best = max(totals)
+        ties = [i for i, t in enumerate(totals) if t == best]
+        return ScheduleResult(feasible[random.choice(ties)].name, evaluated, len(feasible))
 
     # -- Reserve / Permit / binding ----------------------------------------------------------------------------
 

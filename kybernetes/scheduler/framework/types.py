@@ -22,14 +22,24 @@ def _quantity(value: str) -> Any:
         return 0
 
 
+@lru_cache(maxsize=4096)
+def _milli(value: str) -> int:
+    return math.ceil(_quantity(value) * 1000)
+
+
+@lru_cache(maxsize=4096)
+def _int(value: str) -> int:
+    return math.ceil(_quantity(value))
+
+
 def milli_value(value: Any) -> int:
     """A quantity in thousandths, rounded up (how CPU is counted)."""
-    return math.ceil(_quantity(value) * 1000) if isinstance(value, str) else math.ceil(parse_quantity(value) * 1000)
+    return _milli(value) if isinstance(value, str) else math.ceil(parse_quantity(value) * 1000)
 
 
 def int_value(value: Any) -> int:
     """A quantity as an integer, rounded up (bytes, counts)."""
-    return math.ceil(_quantity(value)) if isinstance(value, str) else math.ceil(parse_quantity(value))
+    return _int(value) if isinstance(value, str) else math.ceil(parse_quantity(value))
 
 
 def resource_from_list(rl: dict[str, Any] | None) -> Resource:
@@ -137,6 +147,10 @@ def set_node(ni: NodeInfo, node: Node) -> None:
     """Point the NodeInfo at a (new version of the) node and refresh its allocatable."""
     ni.node = node
     ni.allocatable = resource_from_list((node.get("status") or {}).get("allocatable"))
+    spec = node.get("spec") or {}
+    ni.taints = spec.get("taints") or []
+    ni.unschedulable = bool(spec.get("unschedulable"))
+    ni.labels = (node.get("metadata") or {}).get("labels") or {}
 
 
 def add_pod(ni: NodeInfo, pi: PodInfo) -> None:

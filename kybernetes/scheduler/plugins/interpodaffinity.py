@@ -120,13 +120,18 @@ class InterPodAffinity:
         ns_labels = namespace_labels(self.handle, namespace_of(pod.pod))
         s = _PreFilterState(pod.pod, self._merge_namespaces(terms.required_affinity),
                             self._merge_namespaces(terms.required_anti_affinity), ns_labels)
-        for ni in nodes:
+        # existing pods' required anti-affinity: only the nodes that hold such pods (upstream's
+        # HavePodsWithRequiredAntiAffinityList), not every node of the cluster
+        for ni in self._nodes_with_required_anti_affinity(nodes):
             if ni.node is None:
                 continue
             for existing in ni.pods_with_required_anti_affinity:
                 _add_anti_affinity(s.existing_anti_affinity_counts,
                                    pod_affinity_terms(existing).required_anti_affinity, pod.pod, ns_labels, ni.node, 1)
-            if s.affinity or s.anti_affinity:
+        if s.affinity or s.anti_affinity:  # the incoming pod's own terms: every node's pods may match
+            for ni in nodes:
+                if ni.node is None or not ni.pods:
+                    continue
                 for existing in ni.pods:
                     _add_affinity(s.affinity_counts, s.affinity, existing.pod, ni.node, 1)
                     _add_anti_affinity(s.anti_affinity_counts, s.anti_affinity, existing.pod, None, ni.node, 1)
@@ -134,6 +139,11 @@ class InterPodAffinity:
             return None, Status.skip()
         state.write(PRE_FILTER_KEY, s)
         return None, SUCCESS
+
+    def _nodes_with_required_anti_affinity(self, nodes: list[NodeInfo]) -> list[NodeInfo]:
+        if self.handle is not None:
+            return self.handle.snapshot().have_pods_with_required_anti_affinity_list()
+        return [ni for ni in nodes if ni.pods_with_required_anti_affinity]
 
     def pre_filter_extensions(self) -> InterPodAffinity:
         return self

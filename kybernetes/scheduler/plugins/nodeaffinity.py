@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, CycleState, Handle, NodeInfo, PodInfo,
                                                       Status)
 from kybernetes.scheduler.plugins.helpers.nodeaffinity import (OBJECT_NAME_FIELD, NodeSelector,
@@ -19,6 +21,8 @@ ERR_REASON_ENFORCED = "node(s) didn't match scheduler-enforced node affinity"
 ERR_REASON_CONFLICT = "pod affinity terms conflict"
 PRE_FILTER_KEY = "PreFilter" + NAME
 PRE_SCORE_KEY = "PreScore" + NAME
+_SPEC_KEY = "nodeaffinity.spec_key"
+MAX_MEMO_SPECS = 16
 
 
 @dataclass
@@ -60,6 +64,7 @@ class NodeAffinity:
         req = added.get("requiredDuringSchedulingIgnoredDuringExecution")
         self.added_node_selector = NodeSelector(req) if req is not None else None
         self.added_preferred = PreferredSchedulingTerms(added.get("preferredDuringSchedulingIgnoredDuringExecution"))
+        self._memo: dict[bytes, dict[str, tuple[Any, Status]]] = {}  # pod terms -> node name -> (node, status)
 
     def events_to_register(self) -> list[ClusterEvent]:
         return [ClusterEvent("Node", "Add"), ClusterEvent("Node", "UpdateNodeLabel")]
@@ -90,6 +95,39 @@ class NodeAffinity:
         if not required.matches(node.node):
             return Status.unschedulable(ERR_REASON_POD, resolvable=False)
         return SUCCESS
+
+    def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[Status]:
+        """filter() over many nodes. Whether a node matches depends only on the node object and the pod's
+        nodeSelector and required terms, so results are remembered per node object for pods with the same
+        terms (many pods of one workload share them) and reused until the node changes."""
+        memo = self._memo_for(pod)
+        out: list[Status] = []
+        filter_one = self.filter
+        for ni in nodes:
+            node = ni.node
+            hit = memo.get(ni.name) if node is not None else None
+            if hit is not None and hit[0] is node:
+                st = hit[1]
+            else:
+                st = filter_one(state, pod, ni)
+                if node is not None:
+                    memo[ni.name] = (node, st)
+            out.append(st)
+        return out
+
+    def _memo_for(self, pod: PodInfo) -> dict[str, tuple[Any, Status]]:
+        key = pod.cache.get(_SPEC_KEY)
+        if key is None:
+            spec = pod.pod.get("spec") or {}
+            key = pod.cache[_SPEC_KEY] = orjson.dumps(
+                [spec.get("nodeSelector"), ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+                    "requiredDuringSchedulingIgnoredDuringExecution")], option=orjson.OPT_SORT_KEYS)
+        memo = self._memo.get(key)
+        if memo is None:
+            if len(self._memo) >= MAX_MEMO_SPECS:
+                self._memo.clear()
+            memo = self._memo[key] = {}
+        return memo
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
         preferred = preferred_node_affinity(pod)

@@ -180,15 +180,11 @@ class NodeResourcesFit:
         if req.scalar or req.ephemeral_storage:
             return [self.filter(state, pod, ni) for ni in nodes]
         rc, rm = req.milli_cpu, req.memory
-        out = []
-        for ni in nodes:
-            a, u = ni.allocatable, ni.requested
-            if len(ni.pods) < a.allowed_pod_number and (rc == 0 or rc <= a.milli_cpu - u.milli_cpu) \
-                    and (rm == 0 or rm <= a.memory - u.memory):
-                out.append(SUCCESS)
-            else:
-                out.append(self.filter(state, pod, ni))
-        return out
+        filter_one = self.filter
+        # a node failing the quick check gets the full filter() (exact reasons, zero requests on full nodes)
+        return [SUCCESS if len(ni.pods) < a.allowed_pod_number and rc <= a.milli_cpu - u.milli_cpu
+                and rm <= a.memory - u.memory else filter_one(state, pod, ni)
+                for ni in nodes for a, u in ((ni.allocatable, ni.requested),)]
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:
         return self.scorer.score(pod, node), SUCCESS

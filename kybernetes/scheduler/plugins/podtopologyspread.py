@@ -44,6 +44,10 @@ class Constraint:
     node_affinity_policy: str = HONOR
     node_taints_policy: str = IGNORE
 
+    def checks_inclusion(self, pod: PodInfo, required: RequiredNodeAffinity) -> bool:
+        """False when includes_node() is true for every node (nothing to honour), so callers may skip it."""
+        return (self.node_affinity_policy == HONOR and not required.is_empty()) or self.node_taints_policy == HONOR
+
     def includes_node(self, pod: PodInfo, node: Node, required: RequiredNodeAffinity) -> bool:
         """matchNodeInclusionPolicies: does this node's domain count for the constraint?"""
         if self.node_affinity_policy == HONOR and not required.matches(node):
@@ -65,6 +69,103 @@ def count_matching_pods(pods: list[PodInfo], selector: LabelSelector, namespace:
                 selector.matches(md.get("labels") or {}):
             n += 1
     return n
+
+
+class MatchCounts:
+    """count_matching_pods per NodeInfo, remembered by (selector, namespace) and the NodeInfo's generation.
+
+    The scheduler cache gives every changed NodeInfo a new generation (>= 1) and the snapshot keeps unchanged
+    NodeInfos, so a count is reused until its node changes; NodeInfos without a generation are always counted.
+    """
+
+    MAX_SELECTORS = 32
+
+    def __init__(self) -> None:
+        self._by_key: dict[Any, dict[str, tuple[int, int]]] = {}
+
+    def table(self, selector: LabelSelector, namespace: str) -> dict[str, tuple[int, int]] | None:
+        try:
+            key = (tuple(selector.requirements), selector.is_nothing(), namespace)
+            hash(key)
+        except TypeError:
+            return None
+        t = self._by_key.get(key)
+        if t is None:
+            if len(self._by_key) >= self.MAX_SELECTORS:
+                self._by_key.clear()
+            t = self._by_key[key] = {}
+        return t
+
+    @staticmethod
+    def count(table: dict[str, tuple[int, int]] | None, ni: NodeInfo, selector: LabelSelector,
+              namespace: str) -> int:
+        if not ni.pods:
+            return 0
+        gen = ni.generation
+        if table is None or gen <= 0:
+            return count_matching_pods(ni.pods, selector, namespace)
+        name = ni.name
+        hit = table.get(name)
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+        n = count_matching_pods(ni.pods, selector, namespace)
+        table[name] = (gen, n)
+        return n
+
+
+class DomainCounts:
+    """One constraint's matching pods per domain over every node of a snapshot, kept up to date from the
+    snapshot's changed nodes (Snapshot.changed_since) instead of walking all nodes for every pod. Only for
+    constraints whose node inclusion does not depend on the pod (no affinity or taints to honour)."""
+
+    def __init__(self, selector: LabelSelector, namespace: str, key: str, all_keys: tuple[str, ...]) -> None:
+        self.selector, self.namespace, self.key, self.all_keys = selector, namespace, key, all_keys
+        self.snapshot: Any = None
+        self.generation = -1
+        self.per_node: dict[str, tuple[str, int]] = {}  # node name -> (domain, matching pods)
+        self.totals: dict[str, int] = {}  # domain -> matching pods
+        self.nodes_in: dict[str, int] = {}  # domain -> counted nodes
+
+    def _contribution(self, ni: NodeInfo | None) -> tuple[str, int] | None:
+        if ni is None or ni.node is None:
+            return None
+        labels = labels_of(ni.node)
+        for k in self.all_keys:
+            if k not in labels:
+                return None
+        return labels[self.key], (count_matching_pods(ni.pods, self.selector, self.namespace) if ni.pods else 0)
+
+    def _add(self, name: str, c: tuple[str, int] | None) -> None:
+        if c is None:
+            return
+        self.per_node[name] = c
+        v, n = c
+        self.totals[v] = self.totals.get(v, 0) + n
+        self.nodes_in[v] = self.nodes_in.get(v, 0) + 1
+
+    def _remove(self, name: str) -> None:
+        c = self.per_node.pop(name, None)
+        if c is None:
+            return
+        v, n = c
+        self.totals[v] -= n
+        self.nodes_in[v] -= 1
+        if not self.nodes_in[v]:
+            del self.nodes_in[v], self.totals[v]
+
+    def counts(self, snapshot: Any) -> dict[str, int]:
+        """Domain -> matching pods on the snapshot's current nodes (a copy the caller may change)."""
+        changed = snapshot.changed_since(self.generation) if snapshot is self.snapshot else None
+        if changed is None:
+            self.per_node, self.totals, self.nodes_in = {}, {}, {}
+            for ni in snapshot.list():
+                self._add(ni.name, self._contribution(ni))
+        else:
+            for name in changed:
+                self._remove(name)
+                self._add(name, self._contribution(snapshot.get(name)))
+        self.snapshot, self.generation = snapshot, snapshot.generation
+        return dict(self.totals)
 
 
 def _labels_have_keys(labels: dict[str, str], constraints: list[Constraint]) -> bool:
@@ -92,6 +193,7 @@ class _PreFilterState:
     constraints: list[Constraint]
     counts: list[dict[str, int]]  # per constraint: topology value -> matching pods (eligible domains only)
     minimums: list[int] = field(default_factory=list)
+    self_match: list[int] = field(default_factory=list)  # per constraint: 1 if the incoming pod matches it
 
     def recompute(self, i: int | None = None) -> None:
         if i is None:
@@ -104,7 +206,8 @@ class _PreFilterState:
         self.minimums[i] = 0 if len(counts) < c.min_domains else lo
 
     def clone(self) -> _PreFilterState:
-        return _PreFilterState(self.constraints, [dict(c) for c in self.counts], list(self.minimums))
+        return _PreFilterState(self.constraints, [dict(c) for c in self.counts], list(self.minimums),
+                               self.self_match)
 
 
 @dataclass
@@ -120,6 +223,8 @@ class PodTopologySpread:
 
     def __init__(self, args: dict[str, Any], handle: Handle | None) -> None:
         self.handle = handle
+        self.match_counts = MatchCounts()
+        self.domain_counts: dict[Any, DomainCounts] = {}
         defaulting = args.get("defaultingType") or SYSTEM_DEFAULTING
         self.system_defaulted = defaulting == SYSTEM_DEFAULTING
         self.default_constraints = (SYSTEM_DEFAULT_CONSTRAINTS if self.system_defaulted
@@ -185,23 +290,59 @@ class PodTopologySpread:
             return None, Status.skip()
         required = required_node_affinity(pod)
         ns = namespace_of(pod.pod)
-        counts: list[dict[str, int]] = [{} for _ in constraints]
+        checks = [c.checks_inclusion(pod, required) for c in constraints]
+        counts = self._incremental_counts(constraints, ns, nodes) if not any(checks) else None
+        if counts is not None:
+            return self._write_pre_filter_state(state, pod, constraints, counts)
+        counts = [{} for _ in constraints]
+        keys = [c.topology_key for c in constraints]
+        tables = [self.match_counts.table(c.selector, ns) for c in constraints]
+        count = self.match_counts.count
         for ni in nodes:
             node = ni.node
             if node is None:
                 continue
             labels = labels_of(node)
-            if not _labels_have_keys(labels, constraints):
+            if not all(k in labels for k in keys):
                 continue
             for i, c in enumerate(constraints):
-                if not c.includes_node(pod, node, required):
+                if checks[i] and not c.includes_node(pod, node, required):
                     continue
-                v = labels[c.topology_key]
-                counts[i][v] = counts[i].get(v, 0) + count_matching_pods(ni.pods, c.selector, ns)
-        s = _PreFilterState(constraints, counts)
+                v = labels[keys[i]]
+                counts[i][v] = counts[i].get(v, 0) + count(tables[i], ni, c.selector, ns)
+        return self._write_pre_filter_state(state, pod, constraints, counts)
+
+    @staticmethod
+    def _write_pre_filter_state(state: CycleState, pod: PodInfo, constraints: list[Constraint],
+                                counts: list[dict[str, int]]) -> tuple[set[str] | None, Status]:
+        pod_labels = labels_of(pod.pod)
+        s = _PreFilterState(constraints, counts, self_match=[1 if c.selector.matches(pod_labels) else 0
+                                                             for c in constraints])
         s.recompute()
         state.write(PRE_FILTER_KEY, s)
         return None, SUCCESS
+
+    def _incremental_counts(self, constraints: list[Constraint], ns: str,
+                            nodes: list[NodeInfo]) -> list[dict[str, int]] | None:
+        """The per-domain counts from DomainCounts kept across cycles; None when the snapshot cannot say what
+        changed (a test's snapshot, or nodes that are not the snapshot's)."""
+        snapshot = self.handle.snapshot() if self.handle is not None else None
+        if snapshot is None or not hasattr(snapshot, "changed_since") or nodes is not snapshot.list():
+            return None
+        all_keys = tuple(c.topology_key for c in constraints)
+        out = []
+        for c in constraints:
+            try:
+                key = (tuple(c.selector.requirements), c.selector.is_nothing(), ns, c.topology_key, all_keys)
+                dc = self.domain_counts.get(key)
+            except TypeError:
+                return None
+            if dc is None:
+                if len(self.domain_counts) >= MatchCounts.MAX_SELECTORS:
+                    self.domain_counts.clear()
+                dc = self.domain_counts[key] = DomainCounts(c.selector, ns, c.topology_key, all_keys)
+            out.append(dc.counts(snapshot))
+        return out
 
     def pre_filter_extensions(self) -> PodTopologySpread:
         return self
@@ -235,15 +376,42 @@ class PodTopologySpread:
         if s is None:
             return SUCCESS  # PreFilter skipped: nothing constrains this pod
         labels = labels_of(node.node)
-        pod_labels = labels_of(pod.pod)
         for i, c in enumerate(s.constraints):
             v = labels.get(c.topology_key)
             if v is None:
                 return Status.unschedulable(ERR_REASON_NODE_LABEL_NOT_MATCH, resolvable=False)
-            self_match = 1 if c.selector.matches(pod_labels) else 0
-            if s.counts[i].get(v, 0) + self_match - s.minimums[i] > c.max_skew:
+            if s.counts[i].get(v, 0) + s.self_match[i] - s.minimums[i] > c.max_skew:
                 return Status.unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH)
         return SUCCESS
+
+    def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[Status]:
+        """filter() over many nodes: each constraint's verdict is worked out once per domain, then looked up per
+        node (NodeInfo.labels); nodes rejected for the same reason share one Status."""
+        s: _PreFilterState | None = state.get(PRE_FILTER_KEY)
+        if s is None:
+            return [SUCCESS] * len(nodes)
+        missing = Status.unschedulable(ERR_REASON_NODE_LABEL_NOT_MATCH, resolvable=False)
+        skewed = Status.unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH)
+        checks = []
+        for i, c in enumerate(s.constraints):
+            limit = s.minimums[i] + c.max_skew - s.self_match[i]
+            verdicts: dict[str | None, Status] = {v: (SUCCESS if n <= limit else skewed)
+                                                  for v, n in s.counts[i].items()}
+            verdicts[None] = missing
+            checks.append((c.topology_key, verdicts, SUCCESS if 0 <= limit else skewed))
+        if len(checks) == 1:
+            key, verdicts, unknown = checks[0]
+            return [verdicts.get(ni.labels.get(key) if ni.node is not None else None, unknown) for ni in nodes]
+        out: list[Status] = []
+        for ni in nodes:
+            labels = ni.labels if ni.node is not None else {}
+            st = SUCCESS
+            for key, verdicts, unknown in checks:
+                st = verdicts.get(labels.get(key), unknown)
+                if st is not SUCCESS:
+                    break
+            out.append(st)
+        return out
 
     # --- scoring ---------------------------------------------------------------------------------------
 
@@ -268,19 +436,22 @@ class PodTopologySpread:
                    for i, c in enumerate(constraints)]
         required = required_node_affinity(pod)
         ns = namespace_of(pod.pod)
+        checks = [c.checks_inclusion(pod, required) for c in constraints]
+        tables = [self.match_counts.table(c.selector, ns) for c in constraints]
+        count = self.match_counts.count
         snapshot = self.handle.snapshot().list() if self.handle is not None else nodes
         for ni in snapshot:
             node = ni.node
-            if node is None:
-                continue
+            if node is None or not ni.pods:
+                continue  # a node without pods adds nothing to a domain's count
             labels = labels_of(node)
             if require_all and not _labels_have_keys(labels, constraints):
                 continue
             for i, c in enumerate(constraints):
                 v = labels.get(c.topology_key)
-                if v is None or v not in counts[i] or not c.includes_node(pod, node, required):
+                if v is None or v not in counts[i] or (checks[i] and not c.includes_node(pod, node, required)):
                     continue
-                counts[i][v] += count_matching_pods(ni.pods, c.selector, ns)
+                counts[i][v] += count(tables[i], ni, c.selector, ns)
         state.write(PRE_SCORE_KEY, _PreScoreState(constraints, ignored, counts, weights))
         return SUCCESS
 

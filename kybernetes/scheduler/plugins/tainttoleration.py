@@ -55,7 +55,14 @@ class TaintToleration:
             return SUCCESS
         return Status.unschedulable(untolerated_taint_reason(taint), resolvable=False)
 
+    def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[Status]:
+        """filter() over many nodes: nodes without taints (NodeInfo.taints) pass without a call."""
+        return [SUCCESS if not ni.taints and ni.node is not None else self.filter(state, pod, ni) for ni in nodes]
+
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
+        """Skip when no candidate node has a PreferNoSchedule taint: every node would score the same."""
+        if not any(t.get("effect") == PREFER_NO_SCHEDULE for ni in nodes if ni.taints for t in ni.taints):
+            return Status.skip()
         state.write(PRE_SCORE_KEY, _PreScoreState(_prefer_no_schedule_tolerations(pod)))
         return SUCCESS
 
@@ -66,6 +73,12 @@ class TaintToleration:
         s = state.get(PRE_SCORE_KEY)
         tols = s.tolerations_prefer_no_schedule if s is not None else _prefer_no_schedule_tolerations(pod)
         return count_intolerable_prefer_no_schedule(taints, tols), SUCCESS
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """score() over many nodes: untainted nodes score 0 without a call."""
+        s = state.get(PRE_SCORE_KEY)
+        tols = s.tolerations_prefer_no_schedule if s is not None else _prefer_no_schedule_tolerations(pod)
+        return [count_intolerable_prefer_no_schedule(ni.taints, tols) if ni.taints else 0 for ni in nodes]
 
     def score_extensions(self) -> TaintToleration:
         return self
