@@ -113,7 +113,12 @@ def stop_runtime_containers(runtime_dir: str) -> None:
             except Exception:  # noqa: BLE001
                 pass
 
-    asyncio.run(stop_all())
+    # its own thread and loop: callers may be inside a running event loop
+    import threading
+
+    t = threading.Thread(target=asyncio.run, args=(stop_all(),))
+    t.start()
+    t.join(60)
 
 
 def stop_cluster(proc: subprocess.Popen, data_dir: str) -> None:

@@ -119,6 +119,20 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
          sub=("scale", "status")),
     _grp("apps", "v1", "io.k8s.api.apps", "StatefulSet", "statefulsets", short=("sts",), cats=_ALL,
          sub=("scale", "status")),
+    # authentication.k8s.io/v1 (virtual: answered by kybernetes.apiserver.virtual, never stored)
+    _grp("authentication.k8s.io", "v1", "io.k8s.api.authentication", "SelfSubjectReview", "selfsubjectreviews",
+         False, verbs=_CREATE_ONLY),
+    _grp("authentication.k8s.io", "v1", "io.k8s.api.authentication", "TokenReview", "tokenreviews", False,
+         verbs=_CREATE_ONLY),
+    # authorization.k8s.io/v1 (virtual: answered by kybernetes.apiserver.authz.reviews, never stored)
+    _grp("authorization.k8s.io", "v1", "io.k8s.api.authorization", "LocalSubjectAccessReview",
+         "localsubjectaccessreviews", verbs=_CREATE_ONLY),
+    _grp("authorization.k8s.io", "v1", "io.k8s.api.authorization", "SelfSubjectAccessReview",
+         "selfsubjectaccessreviews", False, verbs=_CREATE_ONLY),
+    _grp("authorization.k8s.io", "v1", "io.k8s.api.authorization", "SelfSubjectRulesReview",
+         "selfsubjectrulesreviews", False, verbs=_CREATE_ONLY),
+    _grp("authorization.k8s.io", "v1", "io.k8s.api.authorization", "SubjectAccessReview", "subjectaccessreviews",
+         False, verbs=_CREATE_ONLY),
     # batch/v1
     _grp("batch", "v1", "io.k8s.api.batch", "CronJob", "cronjobs", short=("cj",), cats=_ALL, sub=("status",)),
     _grp("batch", "v1", "io.k8s.api.batch", "Job", "jobs", cats=_ALL, sub=("status",)),

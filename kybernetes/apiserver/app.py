@@ -12,9 +12,11 @@ from aiohttp import web
 
 from kybernetes import __version__
 from kybernetes.api import errors
-from kybernetes.apiserver import discovery
-from kybernetes.apiserver.authn import UserInfo
-from kybernetes.apiserver.authz import Attributes, Decision
+from kybernetes.apiserver import discovery, virtual
+from kybernetes.apiserver.authn import UserInfo, oidc
+from kybernetes.apiserver.authz import Decision, forbidden, request_attributes
+from kybernetes.apiserver.authz.escalation import current_rbac
+from kybernetes.apiserver.authz.impersonation import impersonate
 from kybernetes.apiserver import negotiation as neg
 from kybernetes.apiserver.handlers import ResourceHandlers
 from kybernetes.apiserver.requestinfo import RequestInfo, parse_request_info
@@ -119,6 +121,8 @@ class Router:
             return _json(doc) if doc else _not_found()
         if p.startswith("/openapi/"):
             return self.openapi(request, p)
+        if p in oidc.PATHS:
+            return oidc.serve(server, p) or _not_found()
         if p == "/":
             paths = sorted({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/metrics", "/version",
                             "/openapi/v2", "/openapi/v3"} |
@@ -201,6 +205,9 @@ class Router:
                 return neg.status_response(errors.method_not_allowed())
             if (info.group, info.plural) == ("", "bindings"):
                 return await self.subresources.binding(request, ri, info, accept, "")
+            virtual_create = virtual.lookup(info.group, info.plural)
+            if virtual_create is not None:
+                return await virtual.serve(self.server, request, ri, info, accept, virtual_create)
             return await h.create(request, ri, info, accept)
         if verb == "update":
             return await h.update(request, ri, info, accept)
@@ -230,6 +237,9 @@ class Router:
             return await self.subresources.binding(request, ri, pods, accept, ri.name)
         if sub == "eviction" and verb == "create":
             return await self.subresources.eviction(request, ri, info, accept)
+        virtual_create = virtual.lookup(info.group, info.plural, sub) if verb == "create" else None
+        if virtual_create is not None:
+            return await virtual.serve(self.server, request, ri, info, accept, virtual_create)
         if (info.group, info.plural, sub) in KUBELET_PROXIED:
             from kybernetes.apiserver.proxy import KubeletProxy
 
@@ -254,9 +264,10 @@ def build_app(server: APIServer) -> web.Application:
             user = await server.authenticator.authenticate(request)
             if user is None:
                 raise errors.StatusError(401, "Unauthorized", "Unauthorized")
+            user = await impersonate(server, request, user)
             request[USER_KEY] = user.as_dict()
             request[USER_INFO_KEY] = user
-            await _authorize(server, ri, user)
+            await _authorize(server, ri, user, request.query)
             resp = await handler(request)
             code = resp.status
             return resp
@@ -290,31 +301,10 @@ def build_app(server: APIServer) -> web.Application:
     return app
 
 
-async def _authorize(server: APIServer, ri: RequestInfo, user: UserInfo) -> None:
+async def _authorize(server: APIServer, ri: RequestInfo, user: UserInfo, query: Any = None) -> None:
     """403 Forbidden, worded as upstream words it, unless the authorizer allows the request."""
-    if ri.is_resource_request:
-        attrs = Attributes(user=user, verb=ri.verb, is_resource_request=True, path=ri.path, api_group=ri.group,
-                           api_version=ri.version, namespace=ri.namespace, resource=ri.resource,
-                           subresource=ri.subresource, name=ri.name)
-    else:
-        attrs = Attributes(user=user, verb=ri.verb, is_resource_request=False, path=ri.path)
+    attrs = request_attributes(user, ri, dict(query or {}))
+    current_rbac.set(getattr(server, "rbac_authorizer", None))  # for escalation checks on RBAC writes
     decision, reason = await server.authorizer.authorize(attrs)
-    if decision == Decision.ALLOW:
-        return
-    suffix = f": {reason}" if reason else ""
-    if not ri.is_resource_request:
-        raise errors.StatusError(403, "Forbidden",
-                                 f'forbidden: User "{user.name}" cannot {ri.verb} path "{ri.path}"{suffix}',
-                                 details={})
-    res = ri.resource + (f"/{ri.subresource}" if ri.subresource else "")
-    what = f'{res}.{ri.group}' if ri.group else res
-    target = f'{what} "{ri.name}"' if ri.name else what
-    scope = f' in the namespace "{ri.namespace}"' if ri.namespace and ri.resource != "namespaces" else ""
-    msg = (f'{target} is forbidden: User "{user.name}" cannot {ri.verb} resource "{res}" in API group '
-           f'"{ri.group}"' + (scope or (" at the cluster scope" if not ri.namespace else "")) + suffix)
-    details: dict[str, Any] = {"kind": ri.resource}
-    if ri.name:
-        details["name"] = ri.name
-    if ri.group:
-        details["group"] = ri.group
-    raise errors.StatusError(403, "Forbidden", msg, details=details)
+    if decision != Decision.ALLOW:
+        raise forbidden(attrs, reason)

@@ -61,6 +61,15 @@ class APIServerConfig:
     tls_private_key_file: str = ""
     client_ca_file: str = ""
     extra_sans: list[str] = field(default_factory=list)
+    # authentication (kybernetes.apiserver.authn.config); empty key/issuer lists mean the PKI's key and the default
+    token_auth_file: str = ""
+    service_account_issuer: list[str] = field(default_factory=list)
+    service_account_key_file: list[str] = field(default_factory=list)
+    service_account_signing_key_file: str = ""
+    api_audiences: list[str] = field(default_factory=list)
+    anonymous_auth: bool = True
+    # authorization (kybernetes.apiserver.authz.modes): upstream's --authorization-mode
+    authorization_mode: str = "Node,RBAC"
 
     def __post_init__(self) -> None:
         if not self.advertise_address:
@@ -86,6 +95,7 @@ class APIServer:
         # the authentication and authorization chains (issue 8 fills them: tokens, RBAC, the Node authorizer)
         self.authenticator: Authenticator = UnionAuthenticator([CertificateAuthenticator()], anonymous=True)
         self.authorizer: Authorizer = AlwaysAllow()
+        self.authentication = None  # an authn.config.Authentication once started
         self.port = config.secure_port
         self.ready = asyncio.Event()
         self.kubeconfig_path = ""
@@ -103,6 +113,7 @@ class APIServer:
 
     async def start(self) -> None:
         from kybernetes.apiserver.app import build_app
+        from kybernetes.apiserver.authn.config import build_authentication
         from kybernetes.apiserver.bootstrap import bootstrap
         from kybernetes.apiserver.crdcontroller import CRDController
 
@@ -115,11 +126,14 @@ class APIServer:
         self.crds = CRDController(self)
         self.crds.sync_all()
         await bootstrap(self)
+        await self._start_authorization()
         await self.crds.start()
         app = build_app(self)
         self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
         ssl_ctx = self.ssl_context()
+        self.authentication = build_authentication(self)
+        self.authenticator = self.authentication.authenticator
         site = web.TCPSite(self.runner, self.config.bind_address, self.config.secure_port, ssl_context=ssl_ctx,
                            reuse_address=True, backlog=1024)
         await site.start()
@@ -128,6 +142,14 @@ class APIServer:
             self.port = sockets[0].getsockname()[1]
         self.ready.set()
         log.info("apiserver listening on https://%s:%d", self.config.bind_address, self.port)
+
+    async def _start_authorization(self) -> None:
+        """The default RBAC policy, then the --authorization-mode chain (it reads RBAC from the cache)."""
+        from kybernetes.apiserver.authz.modes import build_authorizer, parse_modes
+        from kybernetes.apiserver.authz.reconcile import ensure_bootstrap_policy
+
+        await ensure_bootstrap_policy(self)
+        self.authorizer = build_authorizer(self, parse_modes(self.config.authorization_mode))
 
     def ssl_context(self) -> ssl.SSLContext:
         from kybernetes.pki.bootstrap import ensure_pki

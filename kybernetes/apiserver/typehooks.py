@@ -65,6 +65,10 @@ def validate_custom_resource(info: ResourceInfo, obj: dict[str, Any], old: dict[
 
 def prepare_for_create(info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext) -> None:
     gp = (info.group, info.plural)
+    if info.group == "rbac.authorization.k8s.io":
+        from kybernetes.apiserver.authz.escalation import check_rbac_write
+
+        check_rbac_write(info.plural, obj, None, ctx)
     if gp == ("certificates.k8s.io", "certificatesigningrequests"):
         spec = obj.setdefault("spec", {})
         spec["username"] = ctx.user
@@ -81,6 +85,10 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any], ctx: RequestCont
 def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any], subresource: str,
                        ctx: RequestContext) -> None:
     gp = (info.group, info.plural)
+    if info.group == "rbac.authorization.k8s.io" and not subresource:
+        from kybernetes.apiserver.authz.escalation import check_rbac_write
+
+        check_rbac_write(info.plural, new, old, ctx)
     if gp == ("", "namespaces"):
         if subresource == "finalize":
             # only spec.finalizers may change through /finalize

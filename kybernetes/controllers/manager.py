@@ -39,8 +39,15 @@ CONTROLLERS: dict[str, tuple[str, str]] = {
     "endpointslice": ("kybernetes.controllers.endpointslice", "CONTROLLER"),
     "endpointslicemirroring": ("kybernetes.controllers.endpointslicemirroring", "CONTROLLER"),
     "serviceaccount": ("kybernetes.controllers.serviceaccount", "CONTROLLER"),
+    "serviceaccount-token": ("kybernetes.controllers.serviceaccounttoken", "CONTROLLER"),
     "root-ca-cert-publisher": ("kybernetes.controllers.rootcacert", "CONTROLLER"),
     "podgc": ("kybernetes.controllers.podgc", "CONTROLLER"),
+    "clusterrole-aggregation": ("kybernetes.controllers.clusterroleaggregation", "CONTROLLER"),
+    "job": ("kybernetes.controllers.job", "CONTROLLER"),
+    "cronjob": ("kybernetes.controllers.cronjob", "CONTROLLER"),
+    "daemonset": ("kybernetes.controllers.daemonset", "CONTROLLER"),
+    "statefulset": ("kybernetes.controllers.statefulset", "CONTROLLER"),
+    "ttl-after-finished": ("kybernetes.controllers.ttlafterfinished", "CONTROLLER"),
 }
 DISABLED_BY_DEFAULT: frozenset[str] = frozenset()
 

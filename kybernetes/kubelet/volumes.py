@@ -35,6 +35,24 @@ PLUGIN_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.i
 READ_ONLY_PLUGINS = ("configMap", "secret", "downwardAPI", "projected")
 
 
+MAX_TOKEN_REFRESH_SECONDS = 24 * 3600
+
+
+def token_refresh_at(token: str, expiration_seconds: int, now: float) -> float:
+    """When the kubelet asks for a new projected token, as upstream's token manager: after 80% of its lifetime
+    or 24 hours, whichever is first (lifetime from the token's own iat/exp when it is a JWT)."""
+    issued, ttl = now, float(expiration_seconds)
+    try:
+        import jwt
+
+        claims = jwt.decode(token, options={"verify_signature": False})
+        if isinstance(claims.get("iat"), (int, float)) and isinstance(claims.get("exp"), (int, float)):
+            issued, ttl = float(claims["iat"]), float(claims["exp"] - claims["iat"])
+    except Exception:  # noqa: BLE001 - not a JWT: fall back on the requested lifetime
+        pass
+    return issued + min(0.8 * ttl, MAX_TOKEN_REFRESH_SECONDS)
+
+
 class VolumeError(Exception):
     """A volume cannot be set up (event FailedMount; the pod's containers wait in ContainerCreating)."""
 
@@ -201,7 +219,7 @@ class VolumeManager:
                 self.warnings.append((pod, f"serviceAccountToken for {sa}: the apiserver has no TokenRequest API; "
                                            f"{spec.get('path', 'token')} is not projected"))
                 return {}
-            cached = (token, time.time() + 0.8 * expiry)
+            cached = (token, token_refresh_at(token, expiry, time.time()))
             self._tokens[key] = cached
         return {spec.get("path", "token"): FileProjection(cached[0].encode(), mode)}
 

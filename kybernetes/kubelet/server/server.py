@@ -1,7 +1,8 @@
 """The kubelet's HTTPS server (10250): health, pods, container logs, exec/attach/port-forward, stats, metrics.
 
-Clients authenticate with a certificate of the cluster CA; the apiserver (kube-apiserver-kubelet-client,
-group system:masters) and cluster admins are authorized, anyone else gets 403. /healthz needs no credentials.
+Clients authenticate with a certificate of the cluster CA or a bearer token (checked by a TokenReview against the
+apiserver); the apiserver (kube-apiserver-kubelet-client, group system:masters) and cluster admins are authorized,
+anyone else gets 403. /healthz needs no credentials.
 Routes and query parameters are upstream's (pkg/kubelet/server/server.go).
 """
 
@@ -24,6 +25,7 @@ from kybernetes.kubelet.runtime.interface import (
     RuntimeServiceError,
 )
 from kybernetes.kubelet.server import portforward, streaming
+from kybernetes.kubelet.server.authn import WebhookTokenAuthenticator
 from kybernetes.kubelet.server.logs import InvalidLogOptions, parse_log_options, stream_logs
 from kybernetes.kubelet.server.metrics import CONTENT_TYPE, ServerMetrics
 from kybernetes.kubelet.server.stats import SummaryProvider
@@ -98,6 +100,8 @@ class KubeletServer:
         self.kubelet = kubelet
         self.metrics = ServerMetrics()
         self.summary = SummaryProvider(getattr(kubelet, "node_name", "") or "")
+        client = getattr(kubelet, "client", None)
+        self.tokens = WebhookTokenAuthenticator(client) if client is not None else None
 
     # --------------------------------------------------------------------------------------- plumbing
 
@@ -131,6 +135,8 @@ class KubeletServer:
             if request.path != "/healthz":
                 ident = _peer_identity(request)
                 if ident is None:
+                    ident = await self._token_identity(request)
+                if ident is None:
                     return status_response(401, "Unauthorized", "Unauthorized")
                 name, groups = ident
                 if name != APISERVER_CLIENT_CN and MASTERS_GROUP not in groups:
@@ -144,6 +150,14 @@ class KubeletServer:
         finally:
             long_running = top in LONG_RUNNING or (top == "containerLogs" and _flag(request.query, "follow"))
             self.metrics.observe(request.method, top, long_running, time.perf_counter() - start)
+
+    async def _token_identity(self, request: web.Request) -> tuple[str, list[str]] | None:
+        """The user of the request's bearer token, through a TokenReview; None without a valid one."""
+        auth = request.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if self.tokens is None or scheme.lower() != "bearer" or not token.strip():
+            return None
+        return await self.tokens.authenticate(token.strip())
 
     # --------------------------------------------------------------------------------------- lookups
 
