@@ -31,24 +31,61 @@ def _add_apiserver_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--secure-port", type=int, default=6443, help="HTTPS port (default: %(default)s)")
     p.add_argument("--advertise-address", default="",
                    help="address the cluster reaches this apiserver at (default: the primary address)")
-    p.add_argument("--service-cluster-ip-range", default=DEFAULT_SERVICE_CIDR,
-                   help="CIDR Service ClusterIPs come from (default: %(default)s)")
+    p.add_argument("--service-cluster-ip-range", default=None,
+                   help=f"CIDR Service ClusterIPs come from (default: {DEFAULT_SERVICE_CIDR}; "
+                        "127.43.0.0/16 for `server` with the userspace proxy)")
     p.add_argument("--service-node-port-range", default=DEFAULT_NODE_PORT_RANGE,
                    help="port range NodePorts come from (default: %(default)s)")
     p.add_argument("--datastore-endpoint", default="",
                    help="storage: sqlite:///path/state.db (default: <data-dir>/db/state.db)")
     p.add_argument("--tls-san", action="append", default=[], help="extra name or IP for the serving certificate")
+    _add_authentication_flags(p)
+    p.add_argument("--authorization-mode", default="Node,RBAC",
+                   help="ordered authorizers: Node, RBAC, AlwaysAllow, AlwaysDeny (default: %(default)s)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
 
 
-async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
-    from kybernetes.apiserver.server import APIServer, APIServerConfig
+def _bool_flag(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
 
+
+def _add_authentication_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token-auth-file", default="", help="static tokens: CSV lines token,user,uid[,\"group1,group2\"]")
+    p.add_argument("--service-account-issuer", action="append", default=[],
+                   help="issuer of service-account tokens (repeatable; the first signs; default: "
+                        "https://kubernetes.default.svc.cluster.local)")
+    p.add_argument("--service-account-key-file", action="append", default=[],
+                   help="PEM public (or private) keys verifying service-account tokens (default: the PKI's)")
+    p.add_argument("--service-account-signing-key-file", default="",
+                   help="PEM private key signing service-account tokens (default: the PKI's)")
+    p.add_argument("--api-audiences", default="", help="comma-separated audiences of the API (default: the issuer)")
+    p.add_argument("--anonymous-auth", type=_bool_flag, nargs="?", const=True, default=True,
+                   help="serve requests without credentials as system:anonymous (default: true)")
+
+
+def _authentication_config(args: argparse.Namespace) -> dict:
+    return {"token_auth_file": os.path.abspath(args.token_auth_file) if args.token_auth_file else "",
+            "service_account_issuer": list(args.service_account_issuer),
+            "service_account_key_file": [os.path.abspath(f) for f in args.service_account_key_file],
+            "service_account_signing_key_file": os.path.abspath(args.service_account_signing_key_file)
+            if args.service_account_signing_key_file else "",
+            "api_audiences": [a for a in args.api_audiences.split(",") if a], "anonymous_auth": args.anonymous_auth}
+
+
+async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
+    from kybernetes.apiserver.server import DEFAULT_SERVICE_CIDR, APIServer, APIServerConfig
+
+    args.service_cluster_ip_range = args.service_cluster_ip_range or DEFAULT_SERVICE_CIDR
     cfg = APIServerConfig(data_dir=os.path.abspath(args.data_dir), bind_address=args.bind_address,
                           secure_port=args.secure_port, advertise_address=args.advertise_address,
                           service_cluster_ip_range=args.service_cluster_ip_range,
                           service_node_port_range=args.service_node_port_range,
-                          datastore_endpoint=args.datastore_endpoint, extra_sans=list(args.tls_san))
+                          datastore_endpoint=args.datastore_endpoint, extra_sans=list(args.tls_san),
+                          authorization_mode=args.authorization_mode, **_authentication_config(args))
     os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
     server = APIServer(cfg)
     stop = asyncio.Event()
@@ -59,7 +96,13 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
     log.info("data dir %s; storage %s", cfg.data_dir, cfg.datastore_endpoint or "sqlite (embedded)")
     log.info("kubeconfig written to %s", server.kubeconfig_path)
     supervisor = None
+    pins = None
     if banner:
+        from kybernetes.cli.routes import RangePins
+
+        # before any component runs: no packet for a service or pod address may leave this machine
+        pins = RangePins(cfg.service_cluster_ip_range, args.cluster_cidr)
+        await pins.pin()
         supervisor = await _start_components(args, server)
     if banner:
         print(f"\nKybernetes {__version__} is serving the Kubernetes API at https://127.0.0.1:{server.port}\n"
@@ -69,6 +112,8 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
     log.info("shutting down")
     if supervisor is not None:
         await supervisor.stop()
+    if pins is not None:
+        await pins.unpin()
     await server.stop()
     return 0
 
@@ -77,27 +122,62 @@ async def _start_components(args: argparse.Namespace, server) -> object:  # noqa
     """The all-in-one server's other components, each its own process talking HTTPS to the apiserver."""
     from kybernetes.cli.supervise import Supervisor
 
+    from kybernetes.pki import components
+
     sup = Supervisor()
-    kubeconfig = server.kubeconfig_path
     disabled = set(args.disable)
     if "scheduler" not in disabled:
-        sup.add("scheduler", ["scheduler", "--kubeconfig", kubeconfig])
+        sup.add("scheduler", ["scheduler", "--kubeconfig", _component_kubeconfig(server, *components.SCHEDULER)])
     ca = os.path.join(server.config.data_dir, "pki", "ca.crt")
     if "controller-manager" not in disabled:
-        sup.add("controller-manager", ["controller-manager", "--kubeconfig", kubeconfig, "--root-ca-file", ca])
+        kubeconfig = _component_kubeconfig(server, *components.CONTROLLER_MANAGER)
+        sup.add("controller-manager", ["controller-manager", "--kubeconfig", kubeconfig, "--root-ca-file", ca,
+                                       "--node-monitor-grace-period", str(args.node_monitor_grace_period),
+                                       "--service-account-private-key-file",
+                                       args.service_account_signing_key_file or
+                                       os.path.join(server.config.data_dir, "pki", "service-account.key")])
+    dns_ip = await _start_dns(args, server, sup) if "dns" not in disabled else ""
     if "kubelet" not in disabled:
-        sup.add("kubelet", _local_kubelet_args(args, server, kubeconfig, ca))
+        sup.add("kubelet", _local_kubelet_args(args, server, "", ca) + (["--cluster-dns", dns_ip] if dns_ip else []))
+    if "proxy" not in disabled:
+        sup.add("proxy", _local_proxy_args(args, server, _component_kubeconfig(server, *components.PROXY)))
     await sup.start()
     return sup
 
 
+async def _start_dns(args: argparse.Namespace, server, sup) -> str:  # noqa: ANN001
+    """Publish kube-dns and add the `kybernetes dns` child; its ClusterIP for the kubelet ('' on failure)."""
+    from kybernetes.dns.addon import COREDNS_IDENTITY
+    from kybernetes.dns.cli import prepare_local_dns
+
+    try:
+        ip, dns_args = await prepare_local_dns(
+            admin_kubeconfig=server.kubeconfig_path, dns_kubeconfig=_component_kubeconfig(server, *COREDNS_IDENTITY),
+            service_cidr=server.config.service_cluster_ip_range, node_ip=args.node_ip or server.config.advertise_address)
+    except Exception:  # noqa: BLE001 - the cluster runs without DNS rather than not at all
+        log.exception("cluster DNS not started")
+        return ""
+    sup.add("dns", dns_args)
+    return ip
+
+
+def _component_kubeconfig(server, name: str, cn: str, orgs: tuple[str, ...] = ()) -> str:  # noqa: ANN001
+    """A kubeconfig for one component's own identity (a client certificate from the cluster CA)."""
+    from kybernetes.pki.components import ensure_component_kubeconfig
+
+    return ensure_component_kubeconfig(server.config.data_dir, f"https://127.0.0.1:{server.port}", name, cn, orgs)
+
+
 def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: str) -> list[str]:  # noqa: ANN001
-    """The server's own node: a kubelet with a serving certificate from the cluster CA."""
+    """The server's own node: a kubelet with a serving certificate from the cluster CA and, unless a
+    kubeconfig is given, its own identity system:node:<name> (group system:nodes)."""
     import socket
 
+    from kybernetes.pki.components import kubelet_identity
     from kybernetes.pki.kubelet import ensure_kubelet_pki
 
     node_name = args.node_name or socket.gethostname().lower()
+    kubeconfig = kubeconfig or _component_kubeconfig(server, *kubelet_identity(node_name))
     node_ip = args.node_ip or server.config.advertise_address
     crt, key = ensure_kubelet_pki(server.config.data_dir, node_name, [node_ip, "127.0.0.1"], [node_name, "localhost"])
     return ["kubelet", "--kubeconfig", kubeconfig, "--hostname-override", node_name,
@@ -106,11 +186,57 @@ def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: s
             "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file", ca]
 
 
+def _choose_server_proxy_mode(args: argparse.Namespace) -> None:
+    """`server`: settle the proxy mode, and with userspace ClusterIPs from a loopback range unless one was given."""
+    if "proxy" in set(args.disable):
+        return
+    from kybernetes.proxy.options import LOOPBACK_SERVICE_CIDR, choose_mode
+
+    args.proxy_mode, why = choose_mode(args.proxy_mode)
+    log.info("proxy mode %s (%s)", args.proxy_mode, why)
+    if args.proxy_mode == "userspace" and not args.service_cluster_ip_range:
+        args.service_cluster_ip_range = LOOPBACK_SERVICE_CIDR
+        log.info("userspace proxy: ClusterIPs come from the loopback range %s so host processes reach them",
+                 LOOPBACK_SERVICE_CIDR)
+
+
+def _local_proxy_args(args: argparse.Namespace, server, kubeconfig: str) -> list[str]:  # noqa: ANN001
+    """The server's own node's proxy, in the mode chosen at startup; it removes its rules when it stops."""
+    import socket
+
+    return ["proxy", "--kubeconfig", kubeconfig, "--hostname-override", args.node_name or socket.gethostname().lower(),
+            "--proxy-mode", args.proxy_mode, "--cluster-cidr", args.cluster_cidr,
+            "--service-cluster-ip-range", server.config.service_cluster_ip_range, "--cleanup-on-exit"]
+
+
+def cmd_dns(args: argparse.Namespace) -> int:
+    from kybernetes.dns.cli import cmd_dns as run
+
+    return run(args)
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from kybernetes.proxy.app import cleanup_rules, run_proxy
+    from kybernetes.proxy.options import ProxyOptions
+
+    opts = ProxyOptions(mode=args.proxy_mode, hostname_override=args.hostname_override,
+                        healthz_bind_address=args.healthz_bind_address, metrics_bind_address=args.metrics_bind_address,
+                        nodeport_addresses=[c for c in args.nodeport_addresses.split(",") if c],
+                        cluster_cidr=args.cluster_cidr, service_cluster_ip_range=args.service_cluster_ip_range,
+                        min_sync_period=args.min_sync_period, sync_period=args.sync_period,
+                        udp_idle_timeout=args.udp_timeout, cleanup_on_exit=args.cleanup_on_exit)
+    if args.cleanup:
+        asyncio.run(cleanup_rules(opts))
+        return 0
+    return asyncio.run(_run_until_signal(lambda stop: run_proxy(kubeconfig=args.kubeconfig, options=opts, stop=stop)))
+
+
 def cmd_apiserver(args: argparse.Namespace) -> int:
     return asyncio.run(_serve_apiserver(args, banner=False))
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    _choose_server_proxy_mode(args)
     return asyncio.run(_serve_apiserver(args, banner=True))
 
 
@@ -136,7 +262,8 @@ def cmd_controller_manager(args: argparse.Namespace) -> int:
     from kybernetes.controllers.manager import run_controller_manager
 
     opts = ControllerOptions(cluster_cidr=args.cluster_cidr, node_monitor_grace_period=args.node_monitor_grace_period,
-                             root_ca_file=args.root_ca_file, allocate_node_cidrs=args.allocate_node_cidrs)
+                             root_ca_file=args.root_ca_file, allocate_node_cidrs=args.allocate_node_cidrs,
+                             extra={"service_account_private_key_file": args.service_account_private_key_file})
     controllers = [c for c in args.controllers.split(",") if c] if args.controllers else None
     return asyncio.run(_run_until_signal(lambda stop: run_controller_manager(
         kubeconfig=args.kubeconfig, controllers=controllers, leader_elect=args.leader_elect, options=opts,
@@ -209,11 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the apiserver (with embedded SQLite storage), the scheduler, the "
                                    "controller-manager and a kubelet for this machine, each as its own process.")
     _add_apiserver_flags(p)
-    p.add_argument("--disable", action="append", default=[], choices=["scheduler", "controller-manager", "kubelet"],
+    p.add_argument("--disable", action="append", default=[], choices=["scheduler", "controller-manager", "kubelet", "proxy", "dns"],
                    help="do not start this component (repeatable)")
     p.add_argument("--node-name", default="", help="name of the server's own node (default: the hostname)")
     p.add_argument("--node-ip", default="", help="InternalIP of the server's node (default: the advertise address)")
     p.add_argument("--kubelet-port", type=int, default=10250, help="port of the local kubelet's HTTPS server")
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="passed to the controller-manager: seconds without a node heartbeat before NotReady")
+    p.add_argument("--proxy-mode", default="", choices=["", "userspace", "nftables"],
+                   help="mode of the local proxy (default: nftables as root with nft, else userspace)")
+    p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (the proxy masquerades others)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("apiserver", help="run the Kubernetes API server",
@@ -241,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                    help="seconds without a node heartbeat before it is marked NotReady/Unknown")
     p.add_argument("--root-ca-file", default="", help="CA published as the kube-root-ca.crt ConfigMap")
+    p.add_argument("--service-account-private-key-file", default="",
+                   help="PEM private key signing the tokens of service-account-token Secrets")
     p.add_argument("--secure-port", type=int, default=0, help="port of /healthz and /metrics (0: none)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_controller_manager)
@@ -265,6 +399,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-ca-file", default="", help="CA that signs the certificates of clients (the apiserver)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_kubelet)
+
+    p = sub.add_parser("proxy", help="run the service proxy: route Service traffic to ready endpoints",
+                       description="Watch Services and EndpointSlices and route ClusterIP, NodePort and "
+                                   "LoadBalancer traffic to ready endpoints (userspace forwarders or nftables).")
+    p.add_argument("--kubeconfig", default="", help="kubeconfig of the apiserver")
+    p.add_argument("--proxy-mode", default="", choices=["", "userspace", "nftables"],
+                   help="userspace or nftables (default: nftables as root with nft, else userspace)")
+    p.add_argument("--hostname-override", default="", help="this node's name (default: the hostname)")
+    p.add_argument("--healthz-bind-address", default="0.0.0.0:10256", help="ip:port of /healthz ('' to disable)")
+    p.add_argument("--metrics-bind-address", default="127.0.0.1:10249", help="ip:port of /metrics ('' to disable)")
+    p.add_argument("--nodeport-addresses", default="",
+                   help="comma-separated CIDRs (or 'primary') whose local addresses serve NodePorts")
+    p.add_argument("--cluster-cidr", default="", help="the pod CIDR: traffic from outside it to ClusterIPs is "
+                                                      "masqueraded (nftables)")
+    p.add_argument("--service-cluster-ip-range", default="",
+                   help="the Service CIDR, pinned by a local route in nftables mode")
+    p.add_argument("--min-sync-period", type=float, default=1.0, help="seconds between syncs, at least")
+    p.add_argument("--sync-period", type=float, default=30.0, help="seconds between syncs, at most")
+    p.add_argument("--udp-timeout", type=float, default=30.0, help="idle seconds before a userspace UDP flow closes")
+    p.add_argument("--cleanup-on-exit", action="store_true", help="remove the nftables table and route on exit")
+    p.add_argument("--cleanup", action="store_true", help="remove the nftables table and route, then exit")
+    p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
+    p.set_defaults(func=cmd_proxy)
+
+    from kybernetes.dns.cli import add_dns_flags
+
+    p = sub.add_parser("dns", help="run the cluster DNS: Service and pod names as CoreDNS's kubernetes plugin",
+                       description="Answer DNS queries for the cluster domain from Services, EndpointSlices and "
+                                   "Pods over UDP and TCP; forward other names to upstream resolvers.")
+    add_dns_flags(p)
+    p.set_defaults(func=cmd_dns)
 
     snap = sub.add_parser("snapshot", help="save or restore a snapshot of the cluster's storage")
     ssub = snap.add_subparsers(dest="snapshot_command", metavar="ACTION")
