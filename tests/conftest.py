@@ -94,29 +94,12 @@ def stop_runtime_containers(runtime_dir: str) -> None:
     """Stop every container a (dead or stopped) kubelet's process runtime left running: the kubelet keeps
     containers across its own restarts by design, so tests that end a cluster end its containers too."""
     import asyncio
-
-    from kybernetes.kubelet.runtime.process import ProcessRuntime
-
-    if not os.path.isdir(runtime_dir):
-        return
-
-    async def stop_all() -> None:
-        rt = ProcessRuntime(runtime_dir)
-        for c in await rt.list_containers():
-            try:
-                await rt.stop_container(c.id, 0)
-            except Exception:  # noqa: BLE001 - best-effort cleanup
-                pass
-        for sb in await rt.list_pod_sandbox():
-            try:
-                await rt.stop_pod_sandbox(sb.id)
-            except Exception:  # noqa: BLE001
-                pass
-
-    # its own thread and loop: callers may be inside a running event loop
     import threading
 
-    t = threading.Thread(target=asyncio.run, args=(stop_all(),))
+    from kybernetes.cli.killall import stop_all_containers
+
+    # its own thread and loop: callers may be inside a running event loop
+    t = threading.Thread(target=asyncio.run, args=(stop_all_containers(runtime_dir),))
     t.start()
     t.join(60)
 

@@ -295,6 +295,15 @@ def cmd_kubelet(args: argparse.Namespace) -> int:
         node_ip=args.node_ip, server_port=args.port, stop=stop, options=opts)))
 
 
+def cmd_killall(args: argparse.Namespace) -> int:
+    from kybernetes.cli.killall import stop_all_containers
+
+    runtime_dir = os.path.join(os.path.abspath(args.data_dir), "kubelet", "runtime")
+    n = asyncio.run(stop_all_containers(runtime_dir))
+    print(f"stopped {n} running container(s) under {runtime_dir}")
+    return 0
+
+
 def cmd_snapshot_save(args: argparse.Namespace) -> int:
     from kybernetes.storage import db_path
     from kybernetes.storage.snapshot import SnapshotError, save_snapshot
@@ -430,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Pods over UDP and TCP; forward other names to upstream resolvers.")
     add_dns_flags(p)
     p.set_defaults(func=cmd_dns)
+
+    p = sub.add_parser("killall", help="stop every container the server's node left running",
+                       description="Pods' containers outlive restarts of the server (the kubelet adopts them); "
+                                   "run this after stopping the server to stop them all.")
+    p.add_argument("--data-dir", default=default_data_dir())
+    p.set_defaults(func=cmd_killall)
 
     snap = sub.add_parser("snapshot", help="save or restore a snapshot of the cluster's storage")
     ssub = snap.add_subparsers(dest="snapshot_command", metavar="ACTION")

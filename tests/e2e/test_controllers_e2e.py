@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from kybernetes.cli.killall import stop_all_containers
+
 from tests.conftest import Cluster, free_port, start_server_process, stop_process, wait_ready
 
 pytestmark = pytest.mark.e2e
@@ -51,25 +53,6 @@ def _start_kubelet(cluster: Cluster, node: str, root_dir: str, log_path: str) ->
          str(free_port()), "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file",
          os.path.join(cluster.data_dir, "pki", "ca.crt")],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-async def _stop_runtime_containers(runtime_dir: str) -> None:
-    """Stop every container and sandbox a (dead or stopped) kubelet's process runtime left running."""
-    from kybernetes.kubelet.runtime.process import ProcessRuntime
-
-    if not os.path.isdir(runtime_dir):
-        return
-    rt = ProcessRuntime(runtime_dir)
-    for c in await rt.list_containers():
-        try:
-            await rt.stop_container(c.id, 0)
-        except Exception:  # noqa: BLE001 - best effort cleanup
-            pass
-    for s in await rt.list_pod_sandbox():
-        try:
-            await rt.stop_pod_sandbox(s.id)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
@@ -120,7 +103,7 @@ def _teardown(cluster: TwoNodeCluster, runtime_a: str) -> None:
             stop_process(cluster.kubelet_b)
         stop_process(cluster.proc)
         for rd in (runtime_a, os.path.join(cluster.kubelet_b_root, "runtime")):
-            asyncio.run(_stop_runtime_containers(rd))
+            asyncio.run(stop_all_containers(rd))
 
 
 def _ready_nodes(cluster: Cluster) -> set[str]:

@@ -1,0 +1,29 @@
+"""`kybernetes killall`: stop every container the node's kubelet left running (they outlive server restarts)."""
+
+from __future__ import annotations
+
+import os
+
+from kybernetes.kubelet.runtime.process import ProcessRuntime
+
+
+async def stop_all_containers(runtime_dir: str) -> int:
+    """Stop every container and sandbox of a process runtime; returns how many containers were running."""
+    if not os.path.isdir(runtime_dir):
+        return 0
+    rt = ProcessRuntime(runtime_dir)
+    containers = await rt.list_containers()
+    running = 0
+    for c in containers:
+        if getattr(c, "state", "") == "CONTAINER_RUNNING":
+            running += 1
+        try:
+            await rt.stop_container(c.id, 0)
+        except Exception:  # noqa: BLE001 - best effort: keep stopping the rest
+            pass
+    for sb in await rt.list_pod_sandbox():
+        try:
+            await rt.stop_pod_sandbox(sb.id)
+        except Exception:  # noqa: BLE001
+            pass
+    return running
