@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import importlib.util
 import urllib.request
 from datetime import datetime
 from typing import Any, Callable
@@ -328,8 +327,6 @@ def test_restart_never_pod_ends_with_its_exit_code(cluster: Cluster, env: Any, c
 
 
 def test_job_runs_to_completion(cluster: Cluster, env: Any) -> None:
-    if importlib.util.find_spec("kybernetes.controllers.job") is None:
-        pytest.skip("no Job controller in the controller-manager yet (kybernetes.controllers.job)")
     k(cluster, "create", "job", "pi", "--image=busybox", "--", "sh", "-c", "echo done")
     k(cluster, "wait", "--for=condition=Complete", "job/pi", "--timeout=60s", timeout=70)
     assert k(cluster, "logs", "job/pi").stdout == "done\n"
