@@ -159,14 +159,12 @@ class ResourceStore:
         if limit > 0 and not continue_ and resource_version == "" and resource_version_match != "Exact" \
                 and await self.cache.wait_fresh(FRESH_TIMEOUT):
             # the first page of a consistent list comes from the fresh cache; later pages read storage at its revision
-            rev = self.cache.revision
-            keyed = self.cache.cache_for(info.storage_prefix).list_keyed(prefix, matches)
-            page = keyed[:limit]
-            token, remaining = "", None
-            if len(keyed) > limit:
-                token = encode_continue(rev, page[-1][0][len(prefix):] + "\x00")
-                remaining = len(keyed) - limit if matches is None else None
-            return [self.present(info, o) for _, o in page], rev, token, remaining
+            return self._page_from_cache(info, prefix, matches, self.cache.revision, prefix, limit)
+        if continue_ and limit > 0:
+            # later pages: from the cache while it still holds exactly the revision the list started at
+            rev, suffix = decode_continue(continue_)
+            if rev == self.cache.revision:
+                return self._page_from_cache(info, prefix, matches, rev, prefix + suffix, limit)
         if continue_ or (limit > 0 and resource_version != "0") or resource_version_match == "Exact":
             return await self._list_from_storage(info, prefix, matches=matches, limit=limit, continue_=continue_,
                                                  resource_version=resource_version,
@@ -180,6 +178,26 @@ class ResourceStore:
         rev = self.cache.revision
         items = self.cache.cache_for(info.storage_prefix).list(prefix, matches)
         return [self.present(info, o) for o in items], rev, "", None
+
+    def _page_from_cache(self, info: ResourceInfo, prefix: str, matches: Callable[[dict[str, Any]], bool] | None,
+                         rev: int, start: str, limit: int) -> tuple[list[dict[str, Any]], int, str, int | None]:
+        """One page of a list, from key `start` on, out of the cache at revision rev (the cache's own)."""
+        rcache = self.cache.cache_for(info.storage_prefix)
+        token, remaining = "", None
+        if matches is None:
+            lo, hi = rcache.key_range(prefix, start)
+            keys = rcache.sorted_keys()[lo:min(hi, lo + limit)]
+            page = [(k, rcache.objects[k]) for k in keys]
+            more = hi - lo - len(keys)
+            if more > 0:
+                remaining = more
+        else:
+            keyed = rcache.list_keyed(prefix, matches, start)
+            page = keyed[:limit]
+            more = len(keyed) - len(page)
+        if more > 0:
+            token = encode_continue(rev, page[-1][0][len(prefix):] + "\x00")
+        return [self.present(info, o) for _, o in page], rev, token, remaining
 
     async def _list_from_storage(self, info: ResourceInfo, prefix: str, *, matches: Callable[[dict[str, Any]], bool] | None,
                                  limit: int, continue_: str, resource_version: str,

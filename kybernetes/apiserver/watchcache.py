@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import heapq
 import logging
@@ -133,11 +134,15 @@ class ResourceCache:
         # every event of this resource with revision > window_start is in self.events
         self.window_start = window_start
         self.watchers: set[CacheWatcher] = set()
+        self._sorted: list[str] | None = None
 
     def apply(self, ev: WatchEvent) -> None:
         if ev.type == "DELETED":
-            self.objects.pop(ev.key, None)
+            if self.objects.pop(ev.key, None) is not None:
+                self._sorted = None
         else:
+            if ev.key not in self.objects:
+                self._sorted = None
             self.objects[ev.key] = ev.obj
         self.events.append(ev)
         if len(self.events) > self.window:
@@ -152,10 +157,25 @@ class ResourceCache:
         """Objects under prefix in key order (storage order), filtered."""
         return [o for _, o in self.list_keyed(prefix, matches)]
 
-    def list_keyed(self, prefix: str, matches: Filter | None = None) -> list[tuple[str, dict[str, Any]]]:
-        """(key, object) pairs under prefix in key order, filtered."""
+    def sorted_keys(self) -> list[str]:
+        """Every key in order; rebuilt only after keys were added or removed."""
+        if self._sorted is None:
+            self._sorted = sorted(self.objects)
+        return self._sorted
+
+    def key_range(self, prefix: str, start: str | None = None) -> tuple[int, int]:
+        """Indexes [lo, hi) in sorted_keys() of the keys under prefix (prefix ends in '/'), from start on."""
+        keys = self.sorted_keys()
+        lo = bisect.bisect_left(keys, max(prefix, start) if start else prefix)
+        hi = bisect.bisect_left(keys, prefix[:-1] + "0")  # '0' sorts right after '/'
+        return lo, max(lo, hi)
+
+    def list_keyed(self, prefix: str, matches: Filter | None = None,
+                   start: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(key, object) pairs under prefix in key order, from start on, filtered."""
         objects = self.objects
-        keys = sorted(k for k in objects if k.startswith(prefix))
+        lo, hi = self.key_range(prefix, start)
+        keys = self.sorted_keys()[lo:hi]
         if matches is None:
             return [(k, objects[k]) for k in keys]
         return [(k, objects[k]) for k in keys if matches(objects[k])]
