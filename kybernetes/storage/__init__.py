@@ -29,15 +29,24 @@ def db_path(data_dir: str) -> str:
 
 
 async def open_store(url: str, **options: object) -> Store:
-    """Open and start the store at url: `sqlite:///abs/path.db` or a plain file path.
+    """Open and start the store at url: `sqlite:///abs/path.db`, a plain file path, or
+    `etcd://HOST:PORT[,HOST:PORT...]` (`etcds://` or `?cacert=&cert=&key=` for TLS).
 
-    options go to the backend's constructor (e.g. compaction_interval). The caller closes the store.
+    options go to the backend's constructor (compaction_interval, compaction_keep for both; the rest are
+    SQLite's). The caller closes the store.
     """
     if "://" in url:
         scheme, _, rest = url.partition("://")
+        if scheme in ("etcd", "etcds"):
+            from kybernetes.storage.etcd import EtcdStore, parse_etcd_url
+
+            etcd = EtcdStore(parse_etcd_url(url), **{k: v for k, v in options.items()  # type: ignore[arg-type]
+                                                     if k in ("compaction_interval", "compaction_keep")})
+            await etcd.start()
+            return etcd
         if scheme != "sqlite":
-            raise ValueError(f"unsupported storage URL scheme {scheme!r} in {url!r}: only sqlite:///path is "
-                             "supported for now (etcd:// is not implemented yet)")
+            raise ValueError(f"unsupported storage URL scheme {scheme!r} in {url!r}: use sqlite:///path "
+                             "or etcd://HOST:PORT[,HOST:PORT...]")
         if not rest.startswith("/"):
             raise ValueError(f"sqlite URL needs an absolute path (sqlite:///abs/path.db), got {url!r}")
         path = rest

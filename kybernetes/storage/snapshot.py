@@ -2,6 +2,7 @@
 
 A snapshot file is one header line, `KYBSNAP1 {"revision": R, "sha256": H, "size": N}\\n`, followed by
 the N bytes of a consistent SQLite copy of the database whose sha256 is H and whose revision is R.
+On an etcd datastore, save_etcd_snapshot writes etcd's own snapshot instead (restore it with etcdutl).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import orjson
 from kybernetes.storage import db_path
 
 __all__ = ["MAGIC", "SnapshotError", "SnapshotInfo", "db_path", "read_snapshot_info", "restore_snapshot",
-           "save_snapshot"]
+           "save_etcd_snapshot", "save_snapshot"]
 
 MAGIC = b"KYBSNAP1 "
 _CHUNK = 1 << 20
@@ -93,6 +94,41 @@ def save_snapshot(db_file: str, file: str) -> SnapshotInfo:
         os.replace(partial, file)
     _fsync_dir(out_dir)
     return info
+
+
+async def save_etcd_snapshot(url: str, file: str) -> SnapshotInfo:
+    """Write etcd's own snapshot (its Maintenance.Snapshot stream, a bbolt database) of the cluster at url.
+
+    The file is etcd's format, without the KYBSNAP1 header: `etcdutl snapshot restore` restores it.
+    revision is the store revision when the snapshot started; file is replaced atomically.
+    """
+    from kybernetes.storage.etcd import EtcdStore
+    from kybernetes.storage.interface import StorageError
+
+    out_dir = os.path.dirname(os.path.abspath(file))
+    os.makedirs(out_dir, exist_ok=True)
+    store = EtcdStore(url)
+    await store.start()
+    fd, partial = tempfile.mkstemp(dir=out_dir, prefix=".snapshot-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            revision, _ = await store.snapshot(out)
+            out.flush()
+            os.fsync(out.fileno())
+        digest, size = hashlib.sha256(), 0
+        with open(partial, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        os.replace(partial, file)
+    except StorageError as exc:
+        raise SnapshotError(str(exc)) from exc
+    finally:
+        await store.close()
+        if os.path.exists(partial):
+            os.remove(partial)
+    _fsync_dir(out_dir)
+    return SnapshotInfo(revision=revision, sha256=digest.hexdigest(), size=size)
 
 
 def read_snapshot_info(file: str) -> SnapshotInfo:

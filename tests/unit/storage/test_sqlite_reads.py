@@ -1,14 +1,16 @@
-"""Reads of SQLiteStore: get and range at latest and past revisions, paging, compaction and future errors."""
+"""Reads of the Store (SQLite and etcd): get and range at latest and past revisions, paging, compaction, future errors."""
 
 from __future__ import annotations
 
 import pytest
 
 from kybernetes.storage.interface import CompactedError, FutureRevisionError, KeyValue
+from kybernetes.storage.interface import Store
 from kybernetes.storage.sqlite import SQLiteStore
+from tests.unit.storage.revisions import shift
 
 
-async def _history(store: SQLiteStore) -> None:
+async def _history(store: Store) -> None:
     """rev1 create a=1, rev2 create b=1, rev3 update a=2, rev4 delete b, rev5 create c=1, rev6 create b=2."""
     a = await store.create("/p/a", b"1")
     await store.create("/p/b", b"1")
@@ -34,11 +36,11 @@ GET_CASES = [
 
 @pytest.mark.parametrize("key,revision,expected", GET_CASES,
                          ids=[f"{k}@{r}" for k, r, _ in GET_CASES])
-async def test_get(store: SQLiteStore, key: str, revision: int, expected: KeyValue | None) -> None:
+async def test_get(store: Store, base: int, key: str, revision: int, expected: KeyValue | None) -> None:
     await _history(store)
-    rev, kv = await store.get(key, revision=revision)
-    assert rev == (revision or 6)
-    assert kv == expected
+    rev, kv = await store.get(key, revision=revision and base + revision)
+    assert rev == base + (revision or 6)
+    assert kv == shift(expected, base)
 
 
 RANGE_CASES = [
@@ -55,26 +57,26 @@ RANGE_CASES = [
 
 @pytest.mark.parametrize("prefix,revision,keys", RANGE_CASES,
                          ids=[f"{p or 'all'}@{r}" for p, r, _ in RANGE_CASES])
-async def test_range(store: SQLiteStore, prefix: str, revision: int, keys: list[str]) -> None:
+async def test_range(store: Store, base: int, prefix: str, revision: int, keys: list[str]) -> None:
     await _history(store)
     if prefix == "":
         await store.create("/other", b"o")
-    result = await store.range(prefix, revision=revision)
+    result = await store.range(prefix, revision=revision and base + revision)
     assert [kv.key for kv in result.kvs] == keys
     assert result.count == len(keys)
     assert result.more is False
 
 
-async def test_range_returns_mod_and_create_revisions(store: SQLiteStore) -> None:
+async def test_range_returns_mod_and_create_revisions(store: Store, base: int) -> None:
     await _history(store)
     result = await store.range("/p/")
-    assert result.kvs == [KeyValue("/p/a", b"2", 1, 3), KeyValue("/p/b", b"2", 6, 6),
-                          KeyValue("/p/c", b"1", 5, 5)]
-    assert result.revision == 6
+    assert result.kvs == [shift(kv, base) for kv in (KeyValue("/p/a", b"2", 1, 3), KeyValue("/p/b", b"2", 6, 6),
+                                                      KeyValue("/p/c", b"1", 5, 5))]
+    assert result.revision == base + 6
 
 
 @pytest.mark.parametrize("limit", [1, 3, 7, 50], ids=lambda n: f"limit{n}")
-async def test_range_paging_at_fixed_revision(store: SQLiteStore, limit: int) -> None:
+async def test_range_paging_at_fixed_revision(store: Store, limit: int) -> None:
     for i in range(20):
         await store.create(f"/k/{i:02d}", str(i).encode())
     first = await store.range("/k/", limit=limit)
@@ -96,7 +98,7 @@ async def test_range_paging_at_fixed_revision(store: SQLiteStore, limit: int) ->
     assert len(pages) == -(-20 // limit)
 
 
-async def test_range_start_key_at_latest(store: SQLiteStore) -> None:
+async def test_range_start_key_at_latest(store: Store) -> None:
     for key in ("/k/a", "/k/b", "/k/c", "/l/a"):
         await store.create(key, b"x")
     result = await store.range("/k/", start_key="/k/b", limit=1)
@@ -104,31 +106,40 @@ async def test_range_start_key_at_latest(store: SQLiteStore) -> None:
     assert (result.more, result.count) == (True, 2)
 
 
-async def test_read_of_future_revision(store: SQLiteStore) -> None:
+async def test_read_of_future_revision(store: Store, base: int) -> None:
     await store.create("/p/a", b"1")
     with pytest.raises(FutureRevisionError) as info:
-        await store.get("/p/a", revision=2)
-    assert (info.value.requested, info.value.current) == (2, 1)
+        await store.get("/p/a", revision=base + 2)
+    assert (info.value.requested, info.value.current) == (base + 2, base + 1)
     with pytest.raises(FutureRevisionError):
-        await store.range("/p/", revision=9)
+        await store.range("/p/", revision=base + 9)
 
 
-async def test_compaction_keeps_latest_and_forgets_history(store: SQLiteStore) -> None:
+async def test_compaction_keeps_latest_and_forgets_history(store: Store, base: int) -> None:
     await _history(store)
-    await store.compact(4)
-    assert await store.compacted_revision() == 4
-    for call in (store.get("/p/a", revision=3), store.range("/p/", revision=1)):
+    await store.compact(base + 4)
+    assert await store.compacted_revision() == base + 4
+    for call in (store.get("/p/a", revision=base + 3), store.range("/p/", revision=base + 1)):
         with pytest.raises(CompactedError) as info:
             await call
-        assert info.value.compacted == 4
-    assert [kv.key for kv in (await store.range("/p/", revision=4)).kvs] == ["/p/a"]
-    assert (await store.get("/p/a", revision=4))[1] == KeyValue("/p/a", b"2", 1, 3)
+        assert info.value.compacted == base + 4
+    assert [kv.key for kv in (await store.range("/p/", revision=base + 4)).kvs] == ["/p/a"]
+    assert (await store.get("/p/a", revision=base + 4))[1] == shift(KeyValue("/p/a", b"2", 1, 3), base)
     assert [kv.key for kv in (await store.range("/p/")).kvs] == ["/p/a", "/p/b", "/p/c"]
     with pytest.raises(FutureRevisionError):
-        await store.compact(7)
+        await store.compact(base + 7)
 
 
-async def test_compaction_deletes_superseded_rows_and_tombstones(store: SQLiteStore) -> None:
+async def test_compaction_deletes_superseded_rows_and_tombstones(tmp_path) -> None:
+    store = SQLiteStore(str(tmp_path / "state.db"), compaction_interval=0)
+    await store.start()
+    try:
+        await _compaction_deletes_rows(store)
+    finally:
+        await store.close()
+
+
+async def _compaction_deletes_rows(store: SQLiteStore) -> None:
     kv = await store.create("/p/a", b"0")
     for i in range(1, 50):
         kv = (await store.update("/p/a", str(i).encode(), mod_revision=kv.mod_revision)).kv
