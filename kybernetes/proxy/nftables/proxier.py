@@ -7,7 +7,7 @@ import logging
 from kybernetes.proxy.metrics import ProxyMetrics
 from kybernetes.proxy.nftables.nft import Tools
 from kybernetes.proxy.nftables.ruleset import (FAMILY, TABLE, RenderContext, ServiceObjects, render_base,
-                                               render_service, render_transaction)
+                                               render_deletes, render_service, render_transaction)
 from kybernetes.proxy.proxier import SyncState
 from kybernetes.proxy.types import ServicePortName
 
@@ -17,12 +17,15 @@ log = logging.getLogger(__name__)
 class NFTablesProxier:
     """ProxyBackend for mode `nftables`.
 
-    The first sync (and any after a failure) rebuilds the table in one transaction; later syncs re-render
-    only the Services the change trackers report and send nft just the difference. Because an nft
-    transaction is atomic, `self.loaded` always matches the kernel after a sync returns.
+    The first sync rebuilds the table in one transaction; later syncs re-render only the Services the
+    change trackers report and send nft just the difference, in one `nft -f -` run that neither lists nor
+    flushes the table. `self.loaded` is the record of what is programmed: an nft transaction is atomic, so it
+    matches the kernel after a sync returns. Chains and sets a change leaves unused are flushed at once and
+    deleted by the next full sync (or once STALE_LIMIT of them pile up).
     """
 
     mode = "nftables"
+    STALE_LIMIT = 1000
 
     def __init__(self, *, service_cidr: str = "", cluster_cidr: str = "", nodeport_ips: list[str] | None = None,
                  tools: Tools | None = None, metrics: ProxyMetrics | None = None,
@@ -36,6 +39,8 @@ class NFTablesProxier:
         self.loaded: dict[ServicePortName, ServiceObjects] = {}
         self._initialized = False
         self.last_script = ""
+        self._pending_stale: set[str] = set()
+        self.stale: set[str] = set()  # flushed chains and sets ("set:NAME") still to delete
 
     def script_for(self, state: SyncState) -> tuple[list[str], dict[ServicePortName, ServiceObjects | None]]:
         """The nft commands for this sync and the objects they leave loaded per Service port."""
@@ -43,15 +48,27 @@ class NFTablesProxier:
         if full:
             spns = set(self.loaded) | set(state.service_map)
         else:
-            changed = state.result.updated_services
-            spns = {s for s in self.loaded if s.service in changed}
-            spns |= {s for s in state.service_map if s.service in changed}
+            changed = {(n.namespace, n.name) for n in state.result.updated_services}
+            spns = {s for s in (*self.loaded, *state.service_map) if (s[0], s[1]) in changed}
         new: dict[ServicePortName, ServiceObjects | None] = {}
         for spn in sorted(spns):
             svc = state.service_map.get(spn)
             new[spn] = render_service(svc, state.endpoints_map.get(spn, []), self.ctx) if svc else None
         base = render_base(self.ctx) if full else None
-        return render_transaction(self.loaded, new, base=base, reset=not self._initialized), new
+        if not self._initialized:
+            self.stale.clear()
+        stale = set(self.stale)
+        lines = render_transaction(self.loaded, new, base=base, reset=not self._initialized, stale=stale)
+        for objs in new.values():  # re-created under the same name: live again
+            if objs is not None:
+                stale.difference_update(objs.chains)
+                stale.difference_update(f"set:{n}" for n in objs.sets)
+        if full or len(stale) >= self.STALE_LIMIT:
+            chains = sorted(n for n in stale if not n.startswith("set:"))
+            lines += render_deletes(chains, sorted(n[4:] for n in stale if n.startswith("set:")))
+            stale = set()
+        self._pending_stale = stale
+        return lines, new
 
     async def sync(self, state: SyncState) -> None:
         if state.full and self.pin_route and self.ctx.service_cidr:
@@ -61,6 +78,7 @@ class NFTablesProxier:
             self.last_script = "\n".join(lines) + "\n"
             await self.tools.nft(self.last_script)
         self._initialized = True
+        self.stale = self._pending_stale
         for spn, objs in new.items():
             if objs is None:
                 self.loaded.pop(spn, None)
@@ -98,6 +116,7 @@ class NFTablesProxier:
         if self.ctx.service_cidr:
             await self.tools.unpin_local_route(self.ctx.service_cidr)
         self.loaded.clear()
+        self.stale.clear()
         self._initialized = False
 
     async def cleanup(self) -> None:

@@ -40,7 +40,6 @@ class ServiceObjects:
 
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sets: dict[str, str] = field(default_factory=dict)  # name -> declaration body
-    maps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # numgen verdict map name -> its elements
     elements: dict[tuple[str, str], str] = field(default_factory=dict)  # (map, key) -> verdict
 
     def rule_count(self) -> int:
@@ -71,20 +70,22 @@ def affinity_set(spn: ServicePortName, ep: EndpointInfo, timeout: int) -> str:
     return f"affinity-{_hash(f'{base}/{timeout}')}-{base}"
 
 
-def _balance(chain: str, endpoints: list[EndpointInfo], svc: ServicePortInfo, out: ServiceObjects) -> list[str]:
-    """Affinity lookups, then a random pick through a named verdict map.
+def _balance(endpoints: list[EndpointInfo], svc: ServicePortInfo) -> list[str]:
+    """Affinity lookups, then a uniform random pick as a cascade of `numgen` rules.
 
-    The map is named (not an anonymous `vmap { ... }`): the kernel gives every anonymous set a generated
-    name by scanning the table's sets, which makes loading 10,000 Services quadratic (minutes, not seconds).
+    Rule i matches with probability 1/(n-i), so each of the n endpoints gets 1/n. No map is used: an
+    anonymous `vmap { ... }` makes the kernel scan all the table's sets to name it (quadratic loads), and a
+    named map per Service makes every later `nft` run fetch 10,000 sets into its cache (slow incremental syncs).
     """
     rules = []
     if svc.session_affinity_timeout:
         for e in endpoints:
             rules.append(f"ip saddr @{affinity_set(svc.name, e, svc.session_affinity_timeout)} "
                          f"goto {endpoint_chain(svc.name, e)}")
-    vmap = f"ep-{chain}"
-    out.maps[vmap] = tuple(f"{i} : goto {endpoint_chain(svc.name, e)}" for i, e in enumerate(endpoints))
-    rules.append(f"numgen random mod {len(endpoints)} vmap @{vmap}")
+    n = len(endpoints)
+    for i, e in enumerate(endpoints[:-1]):
+        rules.append(f"numgen random mod {n - i} 0 goto {endpoint_chain(svc.name, e)}")
+    rules.append(f"goto {endpoint_chain(svc.name, endpoints[-1])}")
     return rules
 
 
@@ -102,9 +103,9 @@ def render_service(svc: ServicePortInfo, endpoints: list[EndpointInfo], ctx: Ren
         masq = (f"ip daddr {svc.cluster_ip} {proto} dport {svc.port} ip saddr != {ctx.cluster_cidr} "
                 if ctx.cluster_cidr else "fib saddr type local ")
         out.chains[cluster_chain] = (masq + "jump mark-for-masquerade",
-                                     *_balance(cluster_chain, cat.cluster, svc, out))
+                                     *_balance(cat.cluster, svc))
     if cat.local:
-        out.chains[local_chain] = tuple(_balance(local_chain, cat.local, svc, out))
+        out.chains[local_chain] = tuple(_balance(cat.local, svc))
     for e in cat.all_reachable:
         rules = [f"ip saddr {e.ip} jump mark-for-masquerade"]
         if svc.session_affinity_timeout:
@@ -192,12 +193,18 @@ def render_base(ctx: RenderContext) -> list[str]:
 
 
 def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[ServicePortName, ServiceObjects | None],
-                       *, base: list[str] | None = None, reset: bool = False) -> list[str]:
+                       *, base: list[str] | None = None, reset: bool = False,
+                       stale: set[str] | None = None) -> list[str]:
     """nft commands taking the Service ports in `new` from their `old` objects (None in `new` = removed).
 
     With `reset` the table is deleted and rebuilt from `base` (the first sync). Order matters: stale map
     elements go first, then new sets and chains are declared, changed chains rewritten, new elements added,
     and finally the chains and sets nothing refers to any more are deleted.
+
+    With `stale` given, chains and sets no longer needed are only flushed (emptied, so unreferenced) and
+    their names added to `stale` instead of deleted: `delete chain`/`delete set` make nft read the table's
+    rules into its cache, which is what makes a one-Service change slow in a big table. `render_deletes`
+    removes them later, in a sync that is slow anyway.
     """
     t = f"{FAMILY} {TABLE}"
     empty = ServiceObjects()
@@ -210,9 +217,9 @@ def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[Ser
     add_sets: list[str] = []
     add_chains: list[str] = []
     rules: list[str] = []
-    del_chains: list[str] = []
-    del_sets: list[str] = []
-    fill_maps: list[str] = []
+    flush_sets: list[str] = []
+    gone_chains: list[str] = []
+    gone_sets: list[str] = []
     for spn, objs in new.items():
         before = empty if reset else old.get(spn, empty)
         after = objs or empty
@@ -225,22 +232,7 @@ def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[Ser
         for name, decl in after.sets.items():
             if name not in before.sets:
                 add_sets.append(f"add set {t} {name} {{ {decl} }}")
-        for name in before.sets:
-            if name not in after.sets:
-                del_sets.append(f"delete set {t} {name}")
-        for name, elems in after.maps.items():
-            prev_elems = before.maps.get(name)
-            if prev_elems == elems:
-                continue
-            if prev_elems is None:
-                add_sets.append(f"add map {t} {name} {{ typeof numgen random mod 1 : verdict; }}")
-            else:
-                fill_maps.append(f"flush map {t} {name}")
-            fill_maps.append(f"add element {t} {name} {{ {', '.join(elems)} }}")
-        for name in before.maps:
-            if name not in after.maps:
-                fill_maps.append(f"flush map {t} {name}")
-                del_sets.append(f"delete map {t} {name}")
+        gone_sets += [name for name in before.sets if name not in after.sets]
         for name, body in after.chains.items():
             prev = before.chains.get(name)
             if prev == body:
@@ -253,8 +245,21 @@ def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[Ser
         for name in before.chains:
             if name not in after.chains:
                 rules.append(f"flush chain {t} {name}")
-                del_chains.append(f"delete chain {t} {name}")
+                gone_chains.append(name)
+    if stale is None:
+        deletes = render_deletes(gone_chains, gone_sets)
+    else:
+        flush_sets = [f"flush set {t} {name}" for name in gone_sets]
+        stale.update(gone_chains)
+        stale.update(f"set:{name}" for name in gone_sets)
+        deletes = []
     # one command per map: nft handles a batch of elements far faster than as many commands
     dels = [f"delete element {t} {m} {{ {', '.join(ks)} }}" for m, ks in sorted(del_elems.items())]
     adds = [f"add element {t} {m} {{ {', '.join(es)} }}" for m, es in sorted(add_elems.items())]
-    return lines + dels + add_sets + add_chains + fill_maps + rules + adds + del_chains + del_sets
+    return lines + dels + add_sets + add_chains + rules + adds + flush_sets + deletes
+
+
+def render_deletes(chains: list[str], sets: list[str]) -> list[str]:
+    """Delete empty, unreferenced chains and then sets (both must already be flushed or unused)."""
+    t = f"{FAMILY} {TABLE}"
+    return [f"delete chain {t} {c}" for c in chains] + [f"delete set {t} {s}" for s in sets]

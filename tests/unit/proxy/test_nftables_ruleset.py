@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from kybernetes.proxy.nftables.ruleset import (RenderContext, chain_base, render_base, render_service,
-                                               render_transaction)
+from kybernetes.proxy.nftables.ruleset import (RenderContext, chain_base, endpoint_chain, render_base,
+                                               render_service, render_transaction)
 from kybernetes.proxy.types import EndpointInfo, ServicePortInfo, ServicePortName
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "testdata", "ruleset.nft")
@@ -55,7 +55,7 @@ def _loaded() -> dict:
     ("remove-endpoint", WEB, ["flush chain ip kybernetes service-", "delete chain ip kybernetes endpoint-",
                               "delete set ip kybernetes affinity-"], ["delete table"]),
     ("delete-service", DNS, ["delete element ip kybernetes service-ips { 198.19.0.11 . udp . 53, 198.18.250.1 . udp . 53 }",
-                             "delete chain ip kybernetes local-", "delete map ip kybernetes ep-local-"], ["add rule"]),
+                             "delete chain ip kybernetes local-"], ["add rule", " map "]),
     ("first-endpoint", EMPTY, ["delete element ip kybernetes no-endpoint-services { 198.19.0.12 . tcp . 80 }",
                                "add element ip kybernetes service-ips { 198.19.0.12 . tcp . 80 : goto service-"],
      ["flush chain"]),
@@ -92,3 +92,29 @@ def test_no_endpoints_rejects_and_local_policy_without_local_endpoints_drops() -
     assert objs.elements == {("no-endpoint-services", "198.19.0.12 . tcp . 80"): "drop"}
     objs = render_service(svc, [], CTX)
     assert objs.elements == {("no-endpoint-services", "198.19.0.12 . tcp . 80"): "goto reject-chain"}
+
+
+def test_deferred_deletes_only_flush_and_record_stale_names() -> None:
+    loaded = _loaded()
+    svc, eps = services()[WEB]
+    stale: set[str] = set()
+    lines = render_transaction(loaded, {WEB: render_service(svc, eps[1:], CTX)}, stale=stale)
+    gone = endpoint_chain(WEB, eps[0])
+    assert not any(line.startswith("delete chain") or line.startswith("delete set") for line in lines)
+    assert f"flush chain ip kybernetes {gone}" in lines
+    assert gone in stale and any(n.startswith("set:affinity-") for n in stale)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5], ids=["1", "2", "3", "5"])
+def test_numgen_cascade_picks_each_endpoint_with_equal_probability(n) -> None:
+    from fractions import Fraction
+    eps = [EndpointInfo(f"198.18.201.{i + 2}", 80) for i in range(n)]
+    objs = render_service(ServicePortInfo(WEB, "198.19.0.10", 80, "TCP"), eps, CTX)
+    rules = [r for name, body in objs.chains.items() if name.startswith("service-") for r in body][1:]
+    assert len(rules) == n and rules[-1].startswith("goto endpoint-")
+    left, probs = Fraction(1), []
+    for r in rules:
+        p = Fraction(1, int(r.split("mod ")[1].split()[0])) if "numgen" in r else Fraction(1)
+        probs.append(left * p)
+        left -= left * p
+    assert probs == [Fraction(1, n)] * n
