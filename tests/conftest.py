@@ -64,6 +64,11 @@ class Cluster:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
 
+# a second cluster on this machine must not touch the host-wide state the session cluster owns
+# (the nftables table and routes of its proxy)
+ISOLATED = ("--disable", "proxy")
+
+
 def start_server_process(data_dir: str, port: int, log_path: str, *extra: str) -> subprocess.Popen:
     log = open(log_path, "ab")
     return subprocess.Popen(

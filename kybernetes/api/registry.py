@@ -106,6 +106,15 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
     _core("ServiceAccount", "serviceaccounts", short=("sa",), sub=("token",)),
     _core("Service", "services", short=("svc",), cats=_ALL, sub=("proxy", "status"),
           verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")),
+    # admissionregistration.k8s.io/v1
+    _grp("admissionregistration.k8s.io", "v1", "io.k8s.api.admissionregistration", "MutatingWebhookConfiguration",
+         "mutatingwebhookconfigurations", False, cats=("api-extensions",)),
+    _grp("admissionregistration.k8s.io", "v1", "io.k8s.api.admissionregistration", "ValidatingAdmissionPolicy",
+         "validatingadmissionpolicies", False, cats=("api-extensions",), sub=("status",)),
+    _grp("admissionregistration.k8s.io", "v1", "io.k8s.api.admissionregistration",
+         "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings", False, cats=("api-extensions",)),
+    _grp("admissionregistration.k8s.io", "v1", "io.k8s.api.admissionregistration", "ValidatingWebhookConfiguration",
+         "validatingwebhookconfigurations", False, cats=("api-extensions",)),
     # apiextensions.k8s.io/v1
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  "customresourcedefinition", False, ("crd", "crds"), ("api-extensions",), ("status",),

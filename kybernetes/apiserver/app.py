@@ -13,6 +13,7 @@ from aiohttp import web
 from kybernetes import __version__
 from kybernetes.api import errors
 from kybernetes.apiserver import discovery, virtual
+from kybernetes.apiserver.audit import AUDIT_ID_HEADER
 from kybernetes.apiserver.authn import UserInfo, oidc
 from kybernetes.apiserver.authz import Decision, forbidden, request_attributes
 from kybernetes.apiserver.authz.escalation import current_rbac
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 USER_KEY = web.RequestKey("user", dict) if hasattr(web, "RequestKey") else "user"
 USER_INFO_KEY = web.RequestKey("user_info", UserInfo) if hasattr(web, "RequestKey") else "user_info"
 REQUEST_INFO_KEY = web.RequestKey("request_info", RequestInfo) if hasattr(web, "RequestKey") else "request_info"
+AUDIT_KEY = web.RequestKey("audit", object) if hasattr(web, "RequestKey") else "audit"  # a RequestAudit or None
 
 KUBERNETES_GIT_VERSION = "v1.32.0"
 # Subresources served by the node's kubelet through kybernetes.apiserver.proxy.
@@ -260,14 +262,19 @@ def build_app(server: APIServer) -> web.Application:
         code = 500
         ri = parse_request_info(request.method, request.path, dict(request.query))
         request[REQUEST_INFO_KEY] = ri
+        auditor = getattr(server, "auditor", None)
+        audit = request[AUDIT_KEY] = auditor.begin(request, ri) if auditor is not None else None
+        resp: Any = None
         try:
             user = await server.authenticator.authenticate(request)
             if user is None:
                 raise errors.StatusError(401, "Unauthorized", "Unauthorized")
-            user = await impersonate(server, request, user)
+            requestor, user = user, await impersonate(server, request, user)
+            if audit is not None:
+                audit.authenticated(requestor, user)
             request[USER_KEY] = user.as_dict()
             request[USER_INFO_KEY] = user
-            await _authorize(server, ri, user, request.query)
+            await _authorize(server, ri, user, request.query, audit)
             resp = await handler(request)
             code = resp.status
             return resp
@@ -277,7 +284,8 @@ def build_app(server: APIServer) -> web.Application:
                 accept = neg.negotiate(request.headers.get("Accept", ""))
             except errors.StatusError:
                 accept = neg.Accept()
-            return neg.status_response(e, accept)
+            resp = neg.status_response(e, accept)
+            return resp
         except web.HTTPException:
             raise
         except (ConnectionResetError,) as e:
@@ -285,8 +293,12 @@ def build_app(server: APIServer) -> web.Application:
             raise e
         except Exception as e:  # a bug: answer 500 with a Status, log the trace
             log.exception("internal error serving %s %s", request.method, request.path)
+            resp = None
             return neg.status_response(errors.internal_error(str(e) or type(e).__name__))
         finally:
+            if audit is not None:  # the body as the handler read it, the answer, or a panic
+                audit.complete(code, request_body=request.get(neg.REQUEST_BODY_KEY), response=resp,
+                               panic=code == 500 and resp is None)
             if ri.is_resource_request:
                 info = server.registry.get(ri.group, ri.version, ri.resource)
                 verb = ri.verb.upper() if ri.verb != "deletecollection" else "DELETECOLLECTION"
@@ -297,14 +309,26 @@ def build_app(server: APIServer) -> web.Application:
                                                    code=code, seconds=time.perf_counter() - start)
 
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=neg.MAX_BODY_BYTES + 1024)
+    app.on_response_prepare.append(_audit_response_started)
     app.router.add_route("*", "/{tail:.*}", router.handle)
     return app
 
 
-async def _authorize(server: APIServer, ri: RequestInfo, user: UserInfo, query: Any = None) -> None:
+async def _audit_response_started(request: web.Request, response: web.StreamResponse) -> None:
+    """The Audit-ID header on every answer; ResponseStarted for watches as their headers go out."""
+    audit = request.get(AUDIT_KEY)
+    if audit is not None:
+        response.headers[AUDIT_ID_HEADER] = audit.audit_id
+        audit.response_started()
+
+
+async def _authorize(server: APIServer, ri: RequestInfo, user: UserInfo, query: Any = None,
+                     audit: Any = None) -> None:
     """403 Forbidden, worded as upstream words it, unless the authorizer allows the request."""
     attrs = request_attributes(user, ri, dict(query or {}))
     current_rbac.set(getattr(server, "rbac_authorizer", None))  # for escalation checks on RBAC writes
     decision, reason = await server.authorizer.authorize(attrs)
+    if audit is not None:
+        audit.authorized("allow" if decision == Decision.ALLOW else "forbid", reason or "")
     if decision != Decision.ALLOW:
         raise forbidden(attrs, reason)

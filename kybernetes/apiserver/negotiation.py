@@ -78,6 +78,8 @@ def negotiate(accept_header: str) -> Accept:
                                  "only the following media types are accepted: application/json, application/yaml")
     return Accept()
 
+REQUEST_BODY_KEY = web.RequestKey("request_body", bytes) if hasattr(web, "RequestKey") else "request_body"
+
 
 async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -89,7 +91,8 @@ async def read_body(request: web.Request) -> bytes:
         if size > MAX_BODY_BYTES:
             raise errors.request_entity_too_large(MAX_BODY_BYTES)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = request[REQUEST_BODY_KEY] = b"".join(chunks)  # kept for the audit log's requestObject
+    return body
 
 
 def decode_object(body: bytes, content_type: str) -> Any:

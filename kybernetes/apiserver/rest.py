@@ -324,7 +324,8 @@ class ResourceStore:
 
         typehooks.prepare_for_create(info, obj, ctx)
         self._defaults_and_validate(info, obj, None, ctx)
-        rollback = self.admission.admit_create(info, obj)
+        rollback = await self.admission.admit_create(
+            info, obj, ctx, revalidate=lambda o: self._defaults_and_validate(info, o, None, ctx))
         try:
             if managed:
                 typehooks.track_managed_fields(info, None, obj, ctx)
@@ -455,7 +456,9 @@ class ResourceStore:
         strategy.prepare_for_update(info, new, old, subresource)
         typehooks.prepare_for_update(info, new, old, subresource, ctx)
         self._defaults_and_validate(info, new, old, ctx, subresource)
-        rollback = self.admission.admit_update(info, new, old, subresource)
+        rollback = await self.admission.admit_update(
+            info, new, old, subresource, ctx,
+            revalidate=lambda o: self._defaults_and_validate(info, o, old, ctx, subresource))
         try:
             if managed:
                 typehooks.track_managed_fields(info, old, new, ctx, subresource=subresource)
@@ -509,6 +512,7 @@ class ResourceStore:
         old = await self.current(info, key)
         if old is None:
             raise errors.not_found(info.group, info.plural, name)
+        await self.admission.admit_delete(info, old, ctx)
         omd = old["metadata"]
         if pre.get("uid") and pre["uid"] != omd.get("uid"):
             raise errors.conflict(info.group, info.plural, name,

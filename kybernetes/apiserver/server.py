@@ -70,6 +70,15 @@ class APIServerConfig:
     anonymous_auth: bool = True
     # authorization (kybernetes.apiserver.authz.modes): upstream's --authorization-mode
     authorization_mode: str = "Node,RBAC"
+    # admission (kybernetes.apiserver.admission.plugins): upstream's --enable/--disable-admission-plugins
+    enable_admission_plugins: list[str] = field(default_factory=list)
+    disable_admission_plugins: list[str] = field(default_factory=list)
+    # encryption at rest (kybernetes.apiserver.encryption) and audit (kybernetes.apiserver.audit)
+    encryption_provider_config: str = ""
+    audit_policy_file: str = ""
+    audit_log_path: str = ""
+    audit_log_maxsize: int = 0
+    audit_log_maxbackup: int = 0
 
     def __post_init__(self) -> None:
         if not self.advertise_address:
@@ -109,7 +118,10 @@ class APIServer:
             if "://" not in url:
                 os.makedirs(os.path.dirname(os.path.abspath(url)), exist_ok=True)
             self._raw_store = await open_store(url, compaction_interval=self.config.compaction_interval)
-        self.store = InstrumentedStore(self._raw_store, self.metrics)  # type: ignore[assignment]
+        from kybernetes.apiserver.encryption import wrap_store
+
+        self.store = InstrumentedStore(wrap_store(self._raw_store, self.config.encryption_provider_config),
+                                       self.metrics)  # type: ignore[assignment]
 
     async def start(self) -> None:
         from kybernetes.apiserver.app import build_app
@@ -117,10 +129,19 @@ class APIServer:
         from kybernetes.apiserver.bootstrap import bootstrap
         from kybernetes.apiserver.crdcontroller import CRDController
 
+        from kybernetes.apiserver.audit import build_auditor
+
+        cfg = self.config
+        self.auditor = build_auditor(policy_file=cfg.audit_policy_file, log_path=cfg.audit_log_path,
+                                     max_size_mb=cfg.audit_log_maxsize, max_backups=cfg.audit_log_maxbackup)
         await self.open_storage()
         self.cache = WatchCache(self.store)
         await self.cache.start()
-        self.admission = Admission(self.cache, self.ips, self.ports)
+        from kybernetes.apiserver.admission import enabled_plugins
+
+        self.admission = Admission(self.cache, self.ips, self.ports, registry=self.registry,
+                                   plugins=enabled_plugins(self.config.enable_admission_plugins,
+                                                           self.config.disable_admission_plugins))
         self.admission.sync_allocators()
         self.rest = ResourceStore(store=self.store, cache=self.cache, admission=self.admission)
         self.crds = CRDController(self)
@@ -174,12 +195,16 @@ class APIServer:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.admission is not None:
+            await self.admission.close()
         if getattr(self, "crds", None):
             await self.crds.stop()
         if self.cache is not None:
             await self.cache.stop()
         if self._raw_store is not None:
             await self._raw_store.close()
+        if getattr(self, "auditor", None) is not None:
+            self.auditor.close()
 
 
 def _is_ip(value: str) -> bool:

@@ -42,7 +42,45 @@ def _add_apiserver_flags(p: argparse.ArgumentParser) -> None:
     _add_authentication_flags(p)
     p.add_argument("--authorization-mode", default="Node,RBAC",
                    help="ordered authorizers: Node, RBAC, AlwaysAllow, AlwaysDeny (default: %(default)s)")
+    p.add_argument("--enable-admission-plugins", action="append", default=[],
+                   help="admission plugins to enable besides the default ones (comma-separated)")
+    p.add_argument("--disable-admission-plugins", action="append", default=[],
+                   help="admission plugins to disable though on by default (comma-separated)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
+    _add_security_flags(p)
+
+
+def _add_security_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encryption-provider-config", default="",
+                   help="EncryptionConfiguration file for encryption at rest (server default: a generated aescbc "
+                        "key for secrets in <data-dir>/encryption-config.yaml)")
+    p.add_argument("--audit-policy-file", default="", help="audit.k8s.io/v1 Policy file")
+    p.add_argument("--audit-log-path", default="", help="file audit events are written to as JSON lines ('-': stdout)")
+    p.add_argument("--audit-log-maxsize", type=int, default=0, help="megabytes before the audit log is rotated")
+    p.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs kept (0: all)")
+
+
+def _security_config(args: argparse.Namespace, data_dir: str, *, default_encryption: bool) -> dict:
+    """Encryption and audit settings, their files checked now so a bad one stops the start with its reason."""
+    import yaml
+
+    from kybernetes.apiserver import audit, encryption
+
+    enc = os.path.abspath(args.encryption_provider_config) if args.encryption_provider_config else ""
+    policy = os.path.abspath(args.audit_policy_file) if args.audit_policy_file else ""
+    try:
+        if not enc and default_encryption:
+            enc = encryption.ensure_default_config(data_dir)
+        if enc:
+            encryption.load_config(enc)
+        if policy:
+            audit.load_policy(policy)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise SystemExit(f"error: {e}") from e
+    return {"encryption_provider_config": enc, "audit_policy_file": policy,
+            "audit_log_path": args.audit_log_path if args.audit_log_path in ("", "-")
+            else os.path.abspath(args.audit_log_path),
+            "audit_log_maxsize": args.audit_log_maxsize, "audit_log_maxbackup": args.audit_log_maxbackup}
 
 
 def _bool_flag(value: str) -> bool:
@@ -85,8 +123,12 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
                           service_cluster_ip_range=args.service_cluster_ip_range,
                           service_node_port_range=args.service_node_port_range,
                           datastore_endpoint=args.datastore_endpoint, extra_sans=list(args.tls_san),
-                          authorization_mode=args.authorization_mode, **_authentication_config(args))
+                          authorization_mode=args.authorization_mode, **_authentication_config(args),
+                          enable_admission_plugins=list(args.enable_admission_plugins),
+                          disable_admission_plugins=list(args.disable_admission_plugins))
     os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
+    for k, v in _security_config(args, cfg.data_dir, default_encryption=banner).items():
+        setattr(cfg, k, v)
     server = APIServer(cfg)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -183,7 +225,9 @@ def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: s
     return ["kubelet", "--kubeconfig", kubeconfig, "--hostname-override", node_name,
             "--root-dir", os.path.join(server.config.data_dir, "kubelet"), "--node-ip", node_ip,
             "--node-labels", "node-role.kubernetes.io/control-plane=", "--port", str(args.kubelet_port),
-            "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file", ca]
+            "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file", ca,
+            "--pod-network", args.pod_network, "--cluster-cidr", args.cluster_cidr,
+            "--service-cidr", server.config.service_cluster_ip_range]
 
 
 def _choose_server_proxy_mode(args: argparse.Namespace) -> None:
@@ -285,7 +329,8 @@ def cmd_kubelet(args: argparse.Namespace) -> int:
     from kybernetes.kubelet.options import KubeletOptions
 
     opts = KubeletOptions(tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
-                          client_ca_file=args.client_ca_file, server_address=args.address)
+                          client_ca_file=args.client_ca_file, server_address=args.address,
+                          pod_network=args.pod_network, cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr)
     if args.cluster_dns:
         opts.cluster_dns = [d for d in args.cluster_dns.split(",") if d]
     return asyncio.run(_run_until_signal(lambda stop: run_kubelet(
@@ -306,8 +351,16 @@ def cmd_killall(args: argparse.Namespace) -> int:
 
 def cmd_snapshot_save(args: argparse.Namespace) -> int:
     from kybernetes.storage import db_path
-    from kybernetes.storage.snapshot import SnapshotError, save_snapshot
+    from kybernetes.storage.snapshot import SnapshotError, save_etcd_snapshot, save_snapshot
 
+    if args.datastore_endpoint.startswith(("etcd://", "etcds://")):
+        try:
+            info = asyncio.run(save_etcd_snapshot(args.datastore_endpoint, args.file))
+        except (SnapshotError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"etcd snapshot saved at {args.file} (revision {info.revision}, {info.size} bytes)")
+        return 0
     src = db_path(os.path.abspath(args.data_dir))
     if not os.path.exists(src):
         print(f"error: no database at {src}", file=sys.stderr)
@@ -318,6 +371,11 @@ def cmd_snapshot_save(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"Snapshot saved at {args.file} (revision {info.revision}, {info.size} bytes, sha256 {info.sha256})")
+    from kybernetes.cli.secrets_encrypt import save_keys_beside
+
+    keys = save_keys_beside(os.path.abspath(args.data_dir), args.file)
+    if keys:
+        print(f"Encryption keys saved at {keys}: restore needs them; keep them apart from the snapshot")
     return 0
 
 
@@ -329,9 +387,20 @@ def cmd_snapshot_restore(args: argparse.Namespace) -> int:
     except (SnapshotError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    from kybernetes.cli.secrets_encrypt import restore_keys_beside
+
+    keys = restore_keys_beside(args.file, os.path.abspath(args.data_dir))
+    if keys:
+        print(f"Encryption keys restored into {keys}")
     print(f"Restored {args.file} (revision {info.revision}) into {os.path.abspath(args.data_dir)}; "
           "start the server on this data dir")
     return 0
+
+
+def _add_pod_network_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--pod-network", default=default, choices=["bridge", "host", "auto"],
+                   help="pods' network: bridge (a namespace, veth and address from the node's podCIDR per pod; "
+                        "Linux as root), host (the node's network), auto (bridge where it works, host elsewhere)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy-mode", default="", choices=["", "userspace", "nftables"],
                    help="mode of the local proxy (default: nftables as root with nft, else userspace)")
     p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (the proxy masquerades others)")
+    _add_pod_network_flag(p, default="host")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("apiserver", help="run the Kubernetes API server",
@@ -406,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert-file", default="", help="serving certificate of the kubelet server")
     p.add_argument("--tls-private-key-file", default="", help="its key")
     p.add_argument("--client-ca-file", default="", help="CA that signs the certificates of clients (the apiserver)")
+    _add_pod_network_flag(p, default="auto")
+    p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (traffic leaving it is masqueraded)")
+    p.add_argument("--service-cidr", default="198.19.0.0/16", help="the service CIDR (not masqueraded)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_kubelet)
 
@@ -451,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("save", help="write a consistent snapshot while the server runs")
     s.add_argument("file")
     s.add_argument("--data-dir", default=default_data_dir())
+    s.add_argument("--datastore-endpoint", default="", help="an etcd:// datastore: save etcd's own snapshot")
     s.set_defaults(func=cmd_snapshot_save)
     r = ssub.add_parser("restore", help="restore a snapshot into a data dir (server stopped)")
     r.add_argument("file")
@@ -458,6 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="replace an existing database")
     r.set_defaults(func=cmd_snapshot_restore)
     snap.set_defaults(func=lambda a: (snap.print_help(), 1)[1])
+
+    from kybernetes.cli import secrets_encrypt
+
+    secrets_encrypt.add_parser(sub, default_data_dir())
     return parser
 
 

@@ -17,6 +17,19 @@ async def _ip(*args: str) -> tuple[int, str]:
     return proc.returncode or 0, err.decode(errors="replace").strip()
 
 
+async def _exists(route: tuple[str, ...]) -> bool:
+    """Whether `ip route show` already lists this route (same table, type and prefix)."""
+    args = list(route)
+    table: list[str] = []
+    if args[:1] == ["table"]:
+        table, args = args[:2], args[2:]
+    kind, prefix = args[0], args[1]
+    proc = await asyncio.create_subprocess_exec("ip", "route", "show", *table, "type", kind, prefix,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    return bool(out.strip())
+
+
 class RangePins:
     """The service range as a local route (nftables DNAT picks its packets up on this machine) and the pod
     range as a blackhole (until the pod network routes parts of it); both removed by unpin().
@@ -39,6 +52,10 @@ class RangePins:
             routes.append(("table", "local", "local", self.service_cidr, "dev", "lo", "proto", "static"))
         routes.append(("blackhole", self.cluster_cidr, "proto", "static"))
         for route in routes:
+            if await _exists(route):
+                # another cluster on this machine pinned it: leave it to that one to remove
+                log.info("already pinned: %s", " ".join(route))
+                continue
             code, err = await _ip("route", "replace", *route)
             if code == 0:
                 self.pinned.append(route)

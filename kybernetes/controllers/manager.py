@@ -48,6 +48,7 @@ CONTROLLERS: dict[str, tuple[str, str]] = {
     "daemonset": ("kybernetes.controllers.daemonset", "CONTROLLER"),
     "statefulset": ("kybernetes.controllers.statefulset", "CONTROLLER"),
     "ttl-after-finished": ("kybernetes.controllers.ttlafterfinished", "CONTROLLER"),
+    "resourcequota": ("kybernetes.controllers.resourcequota", "CONTROLLER"),
 }
 DISABLED_BY_DEFAULT: frozenset[str] = frozenset()
 

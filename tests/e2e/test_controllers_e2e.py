@@ -19,7 +19,7 @@ import pytest
 
 from kybernetes.cli.killall import stop_all_containers
 
-from tests.conftest import Cluster, free_port, start_server_process, stop_process, wait_ready
+from tests.conftest import ISOLATED, Cluster, free_port, start_server_process, stop_process, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +75,7 @@ def two_nodes(tmp_path_factory) -> Iterator[TwoNodeCluster]:
     port = free_port()
     log_path = str(base / "server.log")
     proc = start_server_process(data_dir, port, log_path, "--node-name", "node-a", "--node-ip", "127.0.0.1",
-                                "--node-monitor-grace-period", str(NODE_MONITOR_GRACE_PERIOD))
+                                "--node-monitor-grace-period", str(NODE_MONITOR_GRACE_PERIOD), *ISOLATED)
     cluster = TwoNodeCluster(proc, data_dir, port, os.path.join(data_dir, "admin.kubeconfig"), log_path)
     try:
         wait_ready(port, proc)

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from kybernetes.client import ApiError, RESTClient, load_kubeconfig
-from tests.conftest import free_port, start_server_process, stop_cluster, wait_ready
+from tests.conftest import ISOLATED, free_port, start_server_process, stop_cluster, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ async def _scenario(tmp_path) -> None:
     data_dir = str(tmp_path / "data")
     port = free_port()
     log = str(tmp_path / "server.log")
-    proc = start_server_process(data_dir, port, log)
+    proc = start_server_process(data_dir, port, log, *ISOLATED)
     try:
         await asyncio.to_thread(wait_ready, port, proc)
         cfg = load_kubeconfig(os.path.join(data_dir, "admin.kubeconfig"))
@@ -64,7 +64,7 @@ async def _scenario(tmp_path) -> None:
             watch_task.cancel()
             await asyncio.gather(watch_task, return_exceptions=True)
         assert len(acked) > 50, "the load never got going"
-        proc = start_server_process(data_dir, port, log)
+        proc = start_server_process(data_dir, port, log, *ISOLATED)
         await asyncio.to_thread(wait_ready, port, proc)
         async with RESTClient(cfg, timeout=10) as c:
             listing = await c.list(CM_PATH)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import free_port, start_server_process, stop_cluster, wait_ready
+from tests.conftest import ISOLATED, free_port, start_server_process, stop_cluster, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,7 @@ def test_save_while_running_then_restore_gives_back_exact_resource_versions(clus
     assert res.returncode != 0 and "already exists" in res.stderr  # never overwrites silently
 
     port = free_port()
-    proc = start_server_process(restored, port, str(tmp_path / "restored.log"))
+    proc = start_server_process(restored, port, str(tmp_path / "restored.log"), *ISOLATED)
     try:
         wait_ready(port, proc)
         after = json.loads(_kubectl(os.path.join(restored, "admin.kubeconfig"), "-n", "snap", "get", "cm", "-o", "json"))

@@ -1,0 +1,1 @@
+"""Pod Security Admission: the privileged, baseline and restricted Pod Security Standards."""
