@@ -2,7 +2,11 @@
 create request to phase Running as seen through a watch (p50, p99); then the kubelet's idle CPU and RSS with the
 pods running, and the time until they are all deleted.
 
-Run: python bench/bench_pod_startup.py [--pods 100] [--runs 3] [--idle 30] [--json FILE]
+Run: python bench/bench_pod_startup.py [--pods 100] [--runs 3] [--idle 30] [--json FILE] [--pod-network host,bridge]
+
+--pod-network takes one network or a comma-separated list; each gets its own server, one after the other in
+the same invocation, and the medians are printed side by side (bridge needs root; the bench removes the
+bridge and its nft table afterwards).
 
 Processes: one `python -m kybernetes server` (apiserver + scheduler + controller-manager + kubelet as child
 processes, loopback, free ports, a temporary data dir) and this driver. Each run creates the pods (`sleep 3600`,
@@ -48,12 +52,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: str, log_path: str) -> tuple[subprocess.Popen, int]:
+def start_server(data_dir: str, log_path: str, pod_network: str = "host") -> tuple[subprocess.Popen, int]:
     port = free_port()
     log = open(log_path, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kybernetes", "server", "--data-dir", data_dir, "--bind-address", "127.0.0.1",
-         "--secure-port", str(port), "--kubelet-port", str(free_port())],
+         "--secure-port", str(port), "--kubelet-port", str(free_port()), "--pod-network", pod_network],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -254,26 +258,45 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=30.0, help="seconds over which the kubelet's idle CPU is measured")
     ap.add_argument("--json", default="")
     ap.add_argument("--keep", action="store_true", help="keep the data dir (server.log) for inspection")
+    ap.add_argument("--pod-network", default="host", help="host, bridge, or both in one run: host,bridge")
     args = ap.parse_args()
+    medians: dict[str, dict[str, float]] = {}
+    out: dict[str, Any] = {"pods": args.pods}
+    for network in [n.strip() for n in args.pod_network.split(",") if n.strip()]:
+        results = run_one_network(args, network)
+        medians[network] = {k: statistics.median(r[k] for r in results) for k in results[0]}
+        out[network] = {"runs": results, "median": medians[network]}
+    print(f"median of {args.runs} runs, {args.pods} pods, {platform.python_version()} on {os.cpu_count()} cpus:")
+    print(f"  {'':16} " + " ".join(f"{n:>10}" for n in medians))
+    for k in next(iter(medians.values())):
+        print(f"  {k:16} " + " ".join(f"{m[k]:10.3f}" for m in medians.values()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+def run_one_network(args: argparse.Namespace, network: str) -> list[dict[str, Any]]:
     data_dir = tempfile.mkdtemp(prefix="kyb-bench-pods-")
     log_path = os.path.join(data_dir, "server.log")
-    proc, port = start_server(os.path.join(data_dir, "data"), log_path)
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forward = f.read().strip()
+    proc, port = start_server(os.path.join(data_dir, "data"), log_path, network)
     try:
-        results = asyncio.run(bench(port, os.path.join(data_dir, "data"), log_path, args.pods, args.runs, args.idle))
+        print(f"pod network {network}:", flush=True)
+        return asyncio.run(bench(port, os.path.join(data_dir, "data"), log_path, args.pods, args.runs, args.idle))
     finally:
         stop_server(proc)
         if (left := kill_leftovers(os.path.join(data_dir, "data"))):
             print(f"killed {left} container shims left running", file=sys.stderr)
+        if network == "bridge":
+            from kybernetes.kubelet.network.bridge import remove_node_network  # noqa: PLC0415
+
+            asyncio.run(remove_node_network())
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+                f.write(forward)
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    median = {k: statistics.median(r[k] for r in results) for k in results[0]}
-    print(f"median of {len(results)} runs, {args.pods} pods, {platform.python_version()} on {os.cpu_count()} cpus:")
-    for k, v in median.items():
-        print(f"  {k:16} {v:.3f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"pods": args.pods, "runs": results, "median": median}, f, indent=2)
-    return 0
 
 
 if __name__ == "__main__":

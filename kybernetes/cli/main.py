@@ -225,7 +225,9 @@ def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: s
     return ["kubelet", "--kubeconfig", kubeconfig, "--hostname-override", node_name,
             "--root-dir", os.path.join(server.config.data_dir, "kubelet"), "--node-ip", node_ip,
             "--node-labels", "node-role.kubernetes.io/control-plane=", "--port", str(args.kubelet_port),
-            "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file", ca]
+            "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file", ca,
+            "--pod-network", args.pod_network, "--cluster-cidr", args.cluster_cidr,
+            "--service-cidr", server.config.service_cluster_ip_range]
 
 
 def _choose_server_proxy_mode(args: argparse.Namespace) -> None:
@@ -327,7 +329,8 @@ def cmd_kubelet(args: argparse.Namespace) -> int:
     from kybernetes.kubelet.options import KubeletOptions
 
     opts = KubeletOptions(tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
-                          client_ca_file=args.client_ca_file, server_address=args.address)
+                          client_ca_file=args.client_ca_file, server_address=args.address,
+                          pod_network=args.pod_network, cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr)
     if args.cluster_dns:
         opts.cluster_dns = [d for d in args.cluster_dns.split(",") if d]
     return asyncio.run(_run_until_signal(lambda stop: run_kubelet(
@@ -394,6 +397,12 @@ def cmd_snapshot_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pod_network_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--pod-network", default=default, choices=["bridge", "host", "auto"],
+                   help="pods' network: bridge (a namespace, veth and address from the node's podCIDR per pod; "
+                        "Linux as root), host (the node's network), auto (bridge where it works, host elsewhere)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kybernetes.apiserver.server import default_data_dir
 
@@ -415,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy-mode", default="", choices=["", "userspace", "nftables"],
                    help="mode of the local proxy (default: nftables as root with nft, else userspace)")
     p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (the proxy masquerades others)")
+    _add_pod_network_flag(p, default="host")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("apiserver", help="run the Kubernetes API server",
@@ -466,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert-file", default="", help="serving certificate of the kubelet server")
     p.add_argument("--tls-private-key-file", default="", help="its key")
     p.add_argument("--client-ca-file", default="", help="CA that signs the certificates of clients (the apiserver)")
+    _add_pod_network_flag(p, default="host")
+    p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (traffic leaving it is masqueraded)")
+    p.add_argument("--service-cidr", default="198.19.0.0/16", help="the service CIDR (not masqueraded)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_kubelet)
 

@@ -20,6 +20,8 @@ from kybernetes.client.informer import SharedInformerFactory
 from kybernetes.client.rest import ApiError, RESTClient, resource_path
 from kybernetes.kubelet import static as staticpods
 from kybernetes.kubelet.eviction import EvictionManager
+from kybernetes.kubelet.network import plugin as netplugin
+from kybernetes.kubelet.network.plugin import HostNetwork, PodNetwork
 from kybernetes.kubelet.nodestatus import NodeStatusManager, primary_ip
 from kybernetes.kubelet.options import KubeletOptions
 from kybernetes.kubelet.podmanager import PodManager
@@ -46,6 +48,15 @@ def make_runtime(kind: str, root_dir: str, node_ip: str, options: KubeletOptions
                           container_log_max_files=options.container_log_max_files, **options.runtime_options)
 
 
+def make_network(options: KubeletOptions, root_dir: str, node_ip: str) -> PodNetwork:
+    """The pod network options.pod_network names (bridge, host or auto; see network/plugin.py)."""
+    if netplugin.choose(options.pod_network) == netplugin.HOST:
+        return HostNetwork(node_ip)
+    from kybernetes.kubelet.network.bridge import BridgeNetwork  # noqa: PLC0415
+
+    return BridgeNetwork(root_dir, cluster_cidr=options.cluster_cidr, service_cidr=options.service_cidr)
+
+
 class Kubelet:
     """The node agent. `.runtime`, `.pod_for()` and `.container_id()` are what the 10250 server uses."""
 
@@ -53,7 +64,7 @@ class Kubelet:
                  node_ip: str = "", pod_manifest_path: str = "", kube_reserved: dict | None = None,
                  system_reserved: dict | None = None, node_labels: dict | None = None,
                  register_with_taints: list | None = None, server_port: int = 10250,
-                 options: KubeletOptions | None = None) -> None:
+                 options: KubeletOptions | None = None, network: PodNetwork | None = None) -> None:
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -61,12 +72,23 @@ class Kubelet:
         self.node_ip = node_ip or primary_ip()
         self.pod_manifest_path = pod_manifest_path
         self.options = options or KubeletOptions()
+        self.network = network or make_network(self.options, self.root_dir, self.node_ip)
         self.server_port = server_port
         self.metrics: dict[str, int] = {"pod_syncs": 0, "pod_sync_errors": 0, "evictions": 0}
         self.pod_manager = PodManager()
         self.informers = SharedInformerFactory(client)
         self.pod_informer = self.informers.informer_for("", "v1", "pods", field_selector=f"spec.nodeName={node_name}")
         self.service_informer = self.informers.informer_for("", "v1", "services")
+        self.node_informer = None
+        self.routes = None
+        if self.network.name != netplugin.HOST:
+            from kybernetes.kubelet.network.routes import HostGatewayRoutes  # noqa: PLC0415
+
+            # its own Node only: the Node authorizer lets a kubelet read no other (see _network_loop)
+            self.node_informer = self.informers.informer_for("", "v1", "nodes",
+                                                             field_selector=f"metadata.name={node_name}")
+            self.routes = HostGatewayRoutes(node_name, self.options.cluster_cidr)
+        self._network_dirty = asyncio.Event()
         from kybernetes.client.record import EventBroadcaster  # noqa: PLC0415
 
         self.broadcaster = EventBroadcaster(client, host=node_name)
@@ -74,7 +96,8 @@ class Kubelet:
         self.node_status = NodeStatusManager(
             client, node_name=node_name, node_ip=self.node_ip, root_dir=self.root_dir, options=self.options,
             port=server_port, kube_reserved=kube_reserved, system_reserved=system_reserved, labels=node_labels,
-            taints=register_with_taints, readiness=self._runtime_readiness, pressure=self._pressure)
+            taints=register_with_taints, readiness=self._runtime_readiness, pressure=self._pressure,
+            network=self.network.ready if self.network.name != netplugin.HOST else None)
         self.volumes = VolumeManager(self.root_dir, get=self.get_object, request_token=self.request_token,
                                      allocatable=self.node_status.allocatable)
         self.probes = ProbeManager(runtime, get_pod=self.pod_manager.get, on_change=self._wake, event=self.event)
@@ -82,7 +105,7 @@ class Kubelet:
         self.syncer = PodSyncer(runtime=runtime, client=client, volumes=self.volumes, probes=self.probes,
                                 options=self.options, node=NodeInfo(node_name, self.node_ip, self.node_status.allocatable),
                                 get_object=self.get_object, services=self.service_informer.store.list,
-                                event=self.event, log_dir=log_dir)
+                                event=self.event, log_dir=log_dir, network=self.network)
         self.workers = PodWorkers(self._sync, resync=self.options.sync_frequency)
         self.eviction = EvictionManager(root_dir=self.root_dir, thresholds=self.options.eviction_hard,
                                         pods=self.pod_manager.pods, usage=self._usage, evict=self._evict)
@@ -248,6 +271,7 @@ class Kubelet:
                 uids |= {c.labels.get(LABEL_POD_UID) for c in await self.runtime.list_containers()}
                 for uid in uids - known - {None}:
                     self.workers.update(uid)
+                await self._network_gc()
                 for mirror in self.pod_manager.mirrors():
                     if not any(sp["metadata"]["name"] == mirror["metadata"]["name"]
                                and sp["metadata"].get("namespace") == mirror["metadata"].get("namespace")
@@ -256,6 +280,39 @@ class Kubelet:
             except Exception:  # noqa: BLE001
                 log.exception("housekeeping")
             await asyncio.sleep(HOUSEKEEPING_PERIOD)
+
+    async def _network_loop(self) -> None:
+        """Keep the bridge on this node's podCIDR and the host-gw routes on the other nodes' (from Node objects).
+
+        The informer holds only this node (a kubelet may not list the others), so routes.sync only removes
+        routes to nodes gone; routes to other nodes need an informer of all Nodes under an identity allowed
+        to list them."""
+        assert self.node_informer is not None and self.routes is not None
+        while True:
+            await self._network_dirty.wait()
+            self._network_dirty.clear()
+            try:
+                nodes = self.node_informer.store.list()
+                own = next((n for n in nodes if n["metadata"]["name"] == self.node_name), None)
+                cidr = ((own or {}).get("spec") or {}).get("podCIDR")
+                if cidr:
+                    was_ready = self.network.ready()[0]
+                    await self.network.set_pod_cidr(cidr)
+                    if not was_ready and self.network.ready()[0]:
+                        await self.node_status.update_status()  # NetworkUnavailable=False (and its taint) now
+                        for uid in self.pod_manager.uids():  # pods waiting for the network
+                            self.workers.update(uid)
+                await self.routes.sync(nodes)
+            except Exception:  # noqa: BLE001 - again on the next Node change
+                log.exception("pod network")
+                await asyncio.sleep(1.0)
+                self._network_dirty.set()
+
+    async def _network_gc(self) -> None:
+        """Release the networking of pods with neither a sandbox nor a worker (after restarts, crashes)."""
+        keep = set(self.pod_manager.uids()) | set(self.workers.known())
+        keep |= {s.labels.get(LABEL_POD_UID) for s in await self.runtime.list_pod_sandbox(PodSandboxFilter())}
+        await self.network.gc({u for u in keep if u})
 
     async def _static_loop(self) -> None:
         await self.node_status.registered.wait()
@@ -291,6 +348,11 @@ class Kubelet:
         spawn(self._pleg_loop(), "kubelet-pleg")
         spawn(self._housekeeping_loop(), "kubelet-housekeeping")
         spawn(self._eviction_loop(), "kubelet-eviction")
+        if self.node_informer is not None:
+            self.node_informer.add_event_handler(on_add=lambda n: self._network_dirty.set(),
+                                                 on_update=lambda old, new: self._network_dirty.set(),
+                                                 on_delete=lambda n: self._network_dirty.set())
+            spawn(self._network_loop(), "kubelet-network")
         if self.pod_manifest_path:
             spawn(self._static_loop(), "kubelet-static-pods")
         await self.node_status.registered.wait()

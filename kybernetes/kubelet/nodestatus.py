@@ -132,10 +132,17 @@ def node_info() -> Obj:
             "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": arch}
 
 
-def conditions(ready: tuple[bool, str], pressure: dict[str, bool], old: list[Obj], now: str) -> list[Obj]:
-    """Ready, MemoryPressure, DiskPressure, PIDPressure; lastTransitionTime kept while the status holds."""
+def conditions(ready: tuple[bool, str], pressure: dict[str, bool], old: list[Obj], now: str,
+               network: tuple[bool, str] | None = None) -> list[Obj]:
+    """Ready, MemoryPressure, DiskPressure, PIDPressure (and NetworkUnavailable with a pod network);
+    lastTransitionTime kept while the status holds."""
     prev = {c.get("type"): c for c in old}
     out = []
+    if network is not None:
+        up, why = network
+        out.append({"type": "NetworkUnavailable", "status": "False" if up else "True",
+                    "reason": "RouteCreated" if up else "NoRouteCreated",
+                    "message": "pod network is ready" if up else f"pod network is not ready: {why}"})
     ok, message = ready
     items = [(t, pressure.get(t, False), *PRESSURE[t]) for t in PRESSURE]
     for ctype, on, reason_off, msg_off, reason_on, msg_on in items:
@@ -164,7 +171,8 @@ class NodeStatusManager:
                  port: int, kube_reserved: dict[str, str] | None = None,
                  system_reserved: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                  taints: list[Obj] | None = None, readiness: Callable[[], tuple[bool, str]] = lambda: (True, ""),
-                 pressure: Callable[[], dict[str, bool]] = dict, clock: Callable[[], float] | None = None) -> None:
+                 pressure: Callable[[], dict[str, bool]] = dict, clock: Callable[[], float] | None = None,
+                 network: Callable[[], tuple[bool, str]] | None = None) -> None:
         self.client = client
         self.node_name = node_name
         self.node_ip = node_ip
@@ -177,6 +185,7 @@ class NodeStatusManager:
         self.taints = taints or []
         self.readiness = readiness
         self.pressure = pressure
+        self.network = network
         self.node_uid = ""
         self._last_reported: Obj | None = None
         self._last_report_at = 0.0
@@ -198,7 +207,8 @@ class NodeStatusManager:
                           {"type": "Hostname", "address": self.node_name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
             "nodeInfo": node_info(),
-            "conditions": conditions(self.readiness(), self.pressure(), old.get("conditions") or [], now_rfc3339()),
+            "conditions": conditions(self.readiness(), self.pressure(), old.get("conditions") or [], now_rfc3339(),
+                                     self.network() if self.network else None),
         }
 
     def _node(self) -> Obj:

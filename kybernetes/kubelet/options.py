@@ -40,3 +40,8 @@ class KubeletOptions:
     tls_private_key_file: str = ""
     client_ca_file: str = ""
     server_address: str = "0.0.0.0"
+    # Pod network (kybernetes/kubelet/network): "bridge" (a namespace, veth and address per pod), "host" (pods
+    # share the node's network) or "auto" (bridge on Linux as root, host elsewhere; the choice is logged).
+    pod_network: str = "host"
+    cluster_cidr: str = "198.18.0.0/16"
+    service_cidr: str = "198.19.0.0/16"

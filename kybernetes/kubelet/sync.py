@@ -25,6 +25,7 @@ from kybernetes.kubelet import status as podstatus
 from kybernetes.kubelet.backoff import Backoff
 from kybernetes.kubelet.envvars import EnvConfigError, ObjectGetter, expand_command, make_environment
 from kybernetes.kubelet.handlers import run_action
+from kybernetes.kubelet.network.plugin import HOST, HostNetwork, NetworkNotReady, PodNetwork
 from kybernetes.kubelet.options import KubeletOptions
 from kybernetes.kubelet.probes import ProbeManager
 from kybernetes.kubelet.resources import container_resources
@@ -101,13 +102,14 @@ class PodSyncer:
                  probes: ProbeManager, options: KubeletOptions, node: NodeInfo, get_object: ObjectGetter,
                  services: Callable[[], list[Obj]], event: Callable[[Obj, str, str, str], None],
                  log_dir: str, mirror_name: Callable[[Obj], str | None] = lambda pod: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, network: PodNetwork | None = None) -> None:
         self.runtime = runtime
         self.client = client
         self.volumes = volumes
         self.probes = probes
         self.options = options
         self.node = node
+        self.network: PodNetwork = network or HostNetwork(node.ip)
         self.get_object = get_object
         self.services = services
         self.event = event
@@ -166,16 +168,39 @@ class PodSyncer:
         sandboxes = await self.runtime.list_pod_sandbox(PodSandboxFilter(label_selector={LABEL_POD_UID: uid}))
         ready = sorted((s for s in sandboxes if s.state == PodSandboxState.SANDBOX_READY),
                        key=lambda s: s.created_at, reverse=True)
+        own_netns = self._own_netns(pod)
+        if ready and create and own_netns and not self.network.has_netns(uid):
+            for stale in ready:  # its namespace is gone (a machine restart): a new sandbox, as upstream does
+                await self.runtime.stop_pod_sandbox(stale.id)
+            ready = []
         if ready:
             for extra in ready[1:]:
                 await self.runtime.stop_pod_sandbox(extra.id)
             config.metadata.attempt = ready[0].metadata.attempt
+            if own_netns:
+                config.netns_path = self.network.netns_path(uid)
             return ready[0].id, config
         if not create:
             return None, config
         config.metadata.attempt = len(sandboxes)
+        if own_netns:
+            try:
+                net = await self.network.setup(uid, port_mappings=_port_mappings(pod))
+            except NetworkNotReady as e:
+                raise RuntimeServiceError(f"network is not ready: {e}") from e
+            config.netns_path = net.netns_path
         sid = await self.runtime.run_pod_sandbox(config)
         return sid, config
+
+    def _own_netns(self, pod: Obj) -> bool:
+        """Does the pod get a network namespace of its own? (not with hostNetwork, nor on the host network)."""
+        return self.network.name != HOST and not (pod.get("spec") or {}).get("hostNetwork")
+
+    def pod_ip(self, pod: Obj) -> str:
+        """The pod's address: its own on the pod network, else the node's."""
+        if self._own_netns(pod):
+            return self.network.pod_ip(pod["metadata"]["uid"]) or ""
+        return self.node.ip
 
     def _sandbox_config(self, pod: Obj, attempt: int) -> PodSandboxConfig:
         md, spec = pod["metadata"], pod.get("spec") or {}
@@ -386,7 +411,7 @@ class PodSyncer:
 
     async def _container_config(self, pod: Obj, state: PodSyncState, c: Obj, attempt: int) -> ContainerConfig:
         md, spec = pod["metadata"], pod.get("spec") or {}
-        env, invalid = await make_environment(pod_with_ips(pod, self.node.ip), c, get=self.get_object,
+        env, invalid = await make_environment(pod_with_ips(pod, self.node.ip, self.pod_ip(pod)), c, get=self.get_object,
                                               services=self.services(), allocatable=self.node.allocatable())
         if invalid:
             self.event(pod, "Warning", "InvalidEnvironmentVariableNames",
@@ -520,6 +545,7 @@ class PodSyncer:
         for s in await self.runtime.list_pod_sandbox(PodSandboxFilter(label_selector={LABEL_POD_UID: uid})):
             await self.runtime.stop_pod_sandbox(s.id)
             await self.runtime.remove_pod_sandbox(s.id)
+        await self.network.teardown(uid)
         self.volumes.teardown(uid)
         self.backoff.gc(lambda k: not k.startswith(uid + "/"))
 
@@ -590,10 +616,11 @@ class PodSyncer:
         now = podstatus.fmt_time(self.clock())
         conditions = podstatus.pod_conditions(spec, old.get("conditions") or [], init_statuses, statuses, phase,
                                               sandbox_ready, now)
-        ip = self.node.ip
+        ip, pod_ip = self.node.ip, self.pod_ip(pod)
         status: Obj = {"phase": phase, "conditions": conditions, "hostIP": ip, "hostIPs": [{"ip": ip}],
-                       "podIP": ip, "podIPs": [{"ip": ip}], "startTime": state.start_time or old.get("startTime"),
-                       "containerStatuses": statuses}
+                       "startTime": state.start_time or old.get("startTime"), "containerStatuses": statuses}
+        if pod_ip:
+            status["podIP"], status["podIPs"] = pod_ip, [{"ip": pod_ip}]
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
         if old.get("qosClass"):
@@ -649,11 +676,19 @@ def log_tail(path: str, lines: int) -> str:
     return b"\n".join(x.rstrip(b"\x00") for x in out).decode(errors="replace")
 
 
-def pod_with_ips(pod: Obj, ip: str) -> Obj:
+def _port_mappings(pod: Obj) -> list[tuple[str, int, int, str]]:
+    """(protocol, containerPort, hostPort, hostIP) of every container port with a hostPort."""
+    return [(p.get("protocol") or "TCP", int(p["containerPort"]), int(p["hostPort"]), p.get("hostIP") or "")
+            for c in _all_containers(pod) for p in c.get("ports") or [] if p.get("hostPort")]
+
+
+def pod_with_ips(pod: Obj, ip: str, pod_ip: str | None = None) -> Obj:
     """The pod with status.podIP(s)/hostIP(s) filled in (for the downward API before the first status write)."""
     status = dict(pod.get("status") or {})
-    status.setdefault("podIP", ip)
-    status.setdefault("podIPs", [{"ip": ip}])
+    pod_ip = ip if pod_ip is None else pod_ip
+    if pod_ip:
+        status.setdefault("podIP", pod_ip)
+        status.setdefault("podIPs", [{"ip": pod_ip}])
     status.setdefault("hostIP", ip)
     status.setdefault("hostIPs", [{"ip": ip}])
     return {**pod, "status": status}

@@ -153,6 +153,9 @@ class PodSandboxConfig:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     linux: LinuxPodSandboxConfig = field(default_factory=LinuxPodSandboxConfig)
+    # The pod's network namespace (a path such as /run/netns/kyb-<uid8>), made by the kubelet's pod network;
+    # "" = the node's network. The runtime runs the sandbox's containers, exec and port-forward inside it.
+    netns_path: str = ""
 
 
 # ---------------------------------------------------------------------------------------------- container config

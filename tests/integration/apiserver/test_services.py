@@ -97,13 +97,15 @@ async def test_cluster_ip_released_on_delete(api: Api, ns: str) -> None:
 
 async def test_failed_create_releases_what_it_took(api: Api, ns: str) -> None:
     await api.client.create(svc_path(ns), service("dup"))
+    # a port and an address nothing else in this server holds (others are allocated at random)
+    port = next(p for p in range(31999, 30000, -1) if p not in api.server.ports.used)
+    ip = next(f"198.19.202.{i}" for i in range(2, 250) if f"198.19.202.{i}" not in api.server.ips.used)
     # AlreadyExists after allocation: the allocations are rolled back
-    err = await api.error(api.client.create(svc_path(ns), service("dup", type_="NodePort", node_port=31999,
-                                                                   cluster_ip="198.19.202.2")))
+    err = await api.error(api.client.create(svc_path(ns), service("dup", type_="NodePort", node_port=port,
+                                                                   cluster_ip=ip)))
     assert err.code == 409
-    out = await api.client.create(svc_path(ns), service("dup2", type_="NodePort", node_port=31999,
-                                                        cluster_ip="198.19.202.2"))
-    assert out["spec"]["clusterIP"] == "198.19.202.2"
+    out = await api.client.create(svc_path(ns), service("dup2", type_="NodePort", node_port=port, cluster_ip=ip))
+    assert out["spec"]["clusterIP"] == ip
 
 
 @pytest.mark.parametrize("field,value", [

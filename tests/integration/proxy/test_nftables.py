@@ -117,7 +117,9 @@ async def test_no_endpoints_refused_at_once_and_ruleset_follows_changes(proxy) -
     client, server, lab = proxy
     svc = await _service(client, "web", [BE1, BE2])
     ip = svc["spec"]["clusterIP"]
-    await _programmed(server, "endpoint-")
+    # wait for both endpoints' rules, not just the first sync that shows any endpoint
+    await _programmed(server, f"dnat to {BE1}:{PORT}")
+    await _programmed(server, f"dnat to {BE2}:{PORT}")
     table = await server.backend.tools.nft_list("ip kybernetes")  # type: ignore[attr-defined]
     assert f"dnat to {BE1}:{PORT}" in table and f"dnat to {BE2}:{PORT}" in table
     # one endpoint goes: its chain goes, the other stays

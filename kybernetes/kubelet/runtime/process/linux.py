@@ -1,4 +1,4 @@
-"""Thin Linux helpers for the process runtime: /proc identity of a PID, unshare/mount through libc, tty size.
+"""Thin Linux helpers for the process runtime: /proc identity of a PID, unshare/setns/mount through libc, tty size.
 
 Standard library only (imported by the shim in a fresh interpreter).
 """
@@ -14,6 +14,7 @@ import termios
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_REMOUNT = 32
 MS_BIND = 4096
@@ -31,6 +32,7 @@ def libc() -> ctypes.CDLL:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
         _libc.unshare.argtypes = [ctypes.c_int]
+        _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
     return _libc
 
 
@@ -42,6 +44,19 @@ def _check(rc: int, what: str) -> None:
 
 def unshare(flags: int) -> None:
     _check(libc().unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(libc().setns(fd, nstype), "setns")
+
+
+def setns_path(path: str, nstype: int) -> None:
+    """Move the calling thread into the namespace bound at `path` (e.g. /run/netns/NAME)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, nstype)
+    finally:
+        os.close(fd)
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:

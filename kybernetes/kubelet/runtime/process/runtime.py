@@ -15,8 +15,10 @@ What it isolates, and what not (docs/process-runtime.md says the same at more le
 - without root: no namespaces. Each mount is exposed as a symlink `$KYBERNETES_ROOT/<container_path>` ->
   host_path (KYBERNETES_ROOT is a per-container directory), and the process sees the real host paths; the
   hostname is only in $HOSTNAME. No limits, no OOMKilled.
-- never: the filesystem (a container sees and can write the whole host filesystem outside its mounts), the
-  network (pods share the node's network: two containers cannot listen on one port; netns_path is None),
+- with a network namespace (PodSandboxConfig.netns_path, made by the kubelet's pod network): every container,
+  exec (nsenter -n) and port-forward (a connection made inside it) of the sandbox runs in it. Without one, pods
+  share the node's network (two containers cannot listen on one port; netns_path is None).
+- never: the filesystem (a container sees and can write the whole host filesystem outside its mounts),
   PIDs (a container sees every host process), IPC, users (root in a container is root on the host).
 """
 
@@ -27,6 +29,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -184,7 +187,7 @@ class ProcessRuntime:
             "created_at": time.time_ns(),
             "state": PodSandboxState.SANDBOX_READY.value,
             "runtime_handler": runtime_handler,
-            "netns_path": None,
+            "netns_path": config.netns_path or None,
         }
         self._write_sandbox(sid, record)
         return sid
@@ -339,6 +342,7 @@ class ProcessRuntime:
             "stdin_once": config.stdin_once,
             "tty": config.tty,
             "namespaces": self.namespaces,
+            "netns_path": self._sandbox_record(sid).get("netns_path"),
             "hostname": hostname if self.namespaces else None,
             "mounts": mounts if self.namespaces else [],
             "cgroup": cgroup.to_json() if cgroup else None,
@@ -602,8 +606,10 @@ class ProcessRuntime:
         """argv and subprocess options to run `cmd` as the container runs: namespaces, env, dir, user."""
         kwargs: dict[str, Any] = {"env": spec.get("env", {}), "start_new_session": True}
         uid, gid = spec.get("uid"), spec.get("gid")
+        netns = spec.get("netns_path")
         if spec.get("namespaces"):
-            argv = ["nsenter", "-t", str(started["pid"]), "-m", "-u", f"--wd={spec.get('cwd') or '/'}"]
+            argv = ["nsenter", "-t", str(started["pid"]), "-m", "-u", *(["-n"] if netns else []),
+                    f"--wd={spec.get('cwd') or '/'}"]
             if gid is not None:
                 argv += ["-G", str(gid)]
             if uid is not None:
@@ -614,7 +620,7 @@ class ProcessRuntime:
             kwargs["user"] = uid
         if gid is not None:
             kwargs["group"] = gid
-        return list(cmd), kwargs
+        return (["nsenter", f"--net={netns}", "--"] if netns else []) + list(cmd), kwargs
 
     @staticmethod
     def _join_cgroup(spec: dict, pid: int) -> None:
@@ -705,8 +711,9 @@ class ProcessRuntime:
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         sid = self._resolve(self._sandboxes_dir, pod_sandbox_id)
         record = self._sandbox_record(sid)
-        if record.get("netns_path"):
-            raise RuntimeServiceError("port-forward into a pod network namespace is not implemented yet")
+        netns = record.get("netns_path")
+        if netns:
+            return await _open_in_netns(netns, port)
         return await asyncio.open_connection("127.0.0.1", port)
 
     # ------------------------------------------------------------------------------------------ images
@@ -726,6 +733,33 @@ class ProcessRuntime:
 
     def image_name(self, image: ImageSpec) -> str:
         return normalize(image.image)
+
+
+def _connect_in_netns(netns_path: str, port: int) -> socket.socket:
+    """A TCP connection to 127.0.0.1:port made from inside `netns_path` (in a thread: setns is per thread).
+
+    The thread creates the socket in the pod's namespace and goes back to its own one; the socket stays where it
+    was made."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        linux.setns_path(netns_path, linux.CLONE_NEWNET)
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        finally:
+            linux.setns(own, linux.CLONE_NEWNET)
+    finally:
+        os.close(own)
+    sock.settimeout(None)
+    sock.setblocking(False)
+    return sock
+
+
+async def _open_in_netns(netns_path: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        sock = await asyncio.to_thread(_connect_in_netns, netns_path, port)
+    except OSError as e:
+        raise RuntimeServiceError(f"port-forward to port {port} in {netns_path}: {e}") from e
+    return await asyncio.open_connection(sock=sock)
 
 
 def _killpg(pgid: int, sig: int) -> None:

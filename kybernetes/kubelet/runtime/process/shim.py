@@ -93,6 +93,8 @@ class Shim:
             if adj:
                 with open("/proc/self/oom_score_adj", "w") as f:
                     f.write(str(adj))
+            if self.spec.get("netns_path"):
+                linux.setns_path(self.spec["netns_path"], linux.CLONE_NEWNET)
             if self.spec.get("namespaces"):
                 self.enter_namespaces()
             if self.spec.get("cwd"):

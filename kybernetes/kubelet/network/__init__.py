@@ -1,0 +1,1 @@
+"""The kubelet's pod network: `bridge` (a namespace, veth and IP per pod) or `host` (pods share the node's)."""
