@@ -38,9 +38,6 @@ KUBERNETES_GIT_VERSION = "v1.32.0"
 # Subresources served by the node's kubelet through kybernetes.apiserver.proxy.
 KUBELET_PROXIED = {("", "pods", "log"), ("", "pods", "exec"), ("", "pods", "attach"), ("", "pods", "portforward"),
                    ("", "nodes", "proxy")}
-HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/start-apiextensions-controllers",
-                 "poststarthook/crd-informer-synced", "poststarthook/bootstrap-controller")
-
 
 def version_info() -> dict[str, str]:
     return {
@@ -134,17 +131,22 @@ class Router:
         return _not_found()
 
     def health(self, request: web.Request, p: str) -> web.Response:
-        ok = self.server.ready.is_set()
-        base, _, check = p.lstrip("/").partition("/")
-        if check:
-            if check in HEALTH_CHECKS:
-                return web.Response(text="ok")
-            return web.Response(status=404, text="not found")
-        if "verbose" in request.query:
-            lines = [f"[+]{c} ok" for c in HEALTH_CHECKS]
+        """/healthz, /livez, /readyz (and /<endpoint>/<check>): each check evaluated now, as upstream lists them."""
+        base, _, only = p.lstrip("/").partition("/")
+        checks = self.server.health_checks(readiness=base == "readyz")
+        if only:
+            if only not in checks:
+                return web.Response(status=404, text="not found")
+            ok, _ = checks[only]()
+            return web.Response(text="ok" if ok else f"{only} failed", status=200 if ok else 500)
+        results = {name: check() for name, check in checks.items()}
+        ok = all(passed for passed, _ in results.values())
+        if "verbose" in request.query or not ok:
+            lines = [f"[+]{name} ok" if passed else f"[-]{name} failed: {reason}"
+                     for name, (passed, reason) in results.items()]
             lines.append(f"{base} check {'passed' if ok else 'failed'}")
             return web.Response(text="\n".join(lines) + "\n", status=200 if ok else 500)
-        return web.Response(text="ok" if ok else "not ready", status=200 if ok else 500)
+        return web.Response(text="ok")
 
     def openapi(self, request: web.Request, p: str) -> web.Response:
         from kybernetes.api import openapi

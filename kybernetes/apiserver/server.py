@@ -8,6 +8,7 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass, field
+from typing import Callable
 
 from aiohttp import web
 
@@ -107,6 +108,8 @@ class APIServer:
         self.authentication = None  # an authn.config.Authentication once started
         self.port = config.secure_port
         self.ready = asyncio.Event()
+        # extra /readyz checks: name -> () -> (ok, reason); `kybernetes server` adds its own node's registration
+        self.readiness_checks: dict[str, Callable[[], tuple[bool, str]]] = {}
         self.kubeconfig_path = ""
         self._compactor: asyncio.Task[None] | None = None
 
@@ -191,6 +194,23 @@ class APIServer:
             ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx
+
+    def health_checks(self, *, readiness: bool) -> dict[str, Callable[[], tuple[bool, str]]]:
+        """The checks behind /livez and /healthz, and for /readyz also the readiness checks."""
+        def started() -> tuple[bool, str]:
+            return (True, "") if self.ready.is_set() else (False, "not finished starting")
+
+        def storage() -> tuple[bool, str]:
+            task = self.cache._task if self.cache is not None else None  # noqa: SLF001
+            return (True, "") if task is not None and not task.done() else (False, "the storage watch is not running")
+
+        checks: dict[str, Callable[[], tuple[bool, str]]] = {
+            "ping": lambda: (True, ""), "log": lambda: (True, ""), "etcd": storage,
+            "poststarthook/bootstrap-controller": started,
+        }
+        if readiness:
+            checks.update(self.readiness_checks)
+        return checks
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -8,11 +8,13 @@ import logging
 import os
 import signal
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from kybernetes import __version__
 
 log = logging.getLogger("kybernetes")
+
+LOCAL_NODE_CHECK = "kybernetes/local-node-registered"
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -130,6 +132,9 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
     for k, v in _security_config(args, cfg.data_dir, default_encryption=banner).items():
         setattr(cfg, k, v)
     server = APIServer(cfg)
+    if banner and "kubelet" not in set(args.disable):
+        # registered before serving: /readyz never passes before the cluster has a node
+        server.readiness_checks[LOCAL_NODE_CHECK] = _local_node_readiness(args, server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -146,6 +151,9 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
         pins = RangePins(cfg.service_cluster_ip_range, args.cluster_cidr)
         await pins.pin()
         supervisor = await _start_components(args, server)
+        node_check = server.readiness_checks.get(LOCAL_NODE_CHECK)
+        if node_check is not None and not await _wait_until(node_check, 60.0):
+            log.warning("%s; /readyz fails until it does", node_check()[1])
     if banner:
         print(f"\nKybernetes {__version__} is serving the Kubernetes API at https://127.0.0.1:{server.port}\n"
               f"Point kubectl at it with:\n\n    export KUBECONFIG={server.kubeconfig_path}\n    kubectl get ns\n",
@@ -158,6 +166,28 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
         await pins.unpin()
     await server.stop()
     return 0
+
+
+def _local_node_readiness(args: argparse.Namespace, server) -> Callable[[], tuple[bool, str]]:  # noqa: ANN001
+    """A /readyz check that passes once the server's own node has registered: the cluster can run pods."""
+    import socket
+
+    node = args.node_name or socket.gethostname().lower()
+    key = f"/registry/core/nodes/{node}"
+
+    def registered() -> tuple[bool, str]:
+        cache = server.cache.caches.get("/registry/core/nodes/") if server.cache is not None else None
+        return (True, "") if cache is not None and key in cache.objects else (False, f"node {node} has not registered")
+
+    return registered
+
+
+async def _wait_until(check: Callable[[], tuple[bool, str]], timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check()[0] and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+    return check()[0]
 
 
 async def _start_components(args: argparse.Namespace, server) -> object:  # noqa: ANN001

@@ -298,3 +298,10 @@ def test_create_namespace_and_expose(cluster):
     assert svc["spec"]["clusterIP"].startswith("198.19.")
     assert svc["spec"]["ports"][0]["targetPort"] == 80
     assert svc["spec"]["selector"] == {"app": "app"}
+
+
+def test_ready_server_already_has_its_node(cluster):
+    """/readyz of `kybernetes server` passes only once its own node registered (the fixture waited for it)."""
+    assert cluster.kubectl("get", "nodes", "-o", "name").stdout.strip().startswith("node/")
+    verbose = cluster.kubectl("get", "--raw", "/readyz?verbose").stdout
+    assert "[+]kybernetes/local-node-registered ok" in verbose

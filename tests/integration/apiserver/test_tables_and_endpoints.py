@@ -157,3 +157,16 @@ async def test_method_not_allowed(api: Api) -> None:
     r = await api.raw("POST", "/api/v1/namespaces/default/configmaps/x", body=b"{}", content_type="application/json")
     assert r.status == 405
     assert r.json()["reason"] == "MethodNotAllowed"
+
+
+async def test_failing_readiness_check_fails_readyz_only(api: Api) -> None:
+    api.server.readiness_checks["example/not-yet"] = lambda: (False, "still starting")
+    try:
+        r = await api.raw("GET", "/readyz", accept="*/*")
+        assert r.status == 500
+        assert b"[-]example/not-yet failed: still starting" in r.body
+        assert (await api.raw("GET", "/livez", accept="*/*")).status == 200
+        assert (await api.raw("GET", "/readyz/example/not-yet", accept="*/*")).status == 500
+    finally:
+        del api.server.readiness_checks["example/not-yet"]
+    assert (await api.raw("GET", "/readyz", accept="*/*")).status == 200
