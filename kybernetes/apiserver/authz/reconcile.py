@@ -23,9 +23,8 @@ def _ctx() -> RequestContext:
     return RequestContext(field_manager="kube-apiserver", user="system:apiserver", groups=["system:masters"])
 
 
-def reconcile_role(existing: Obj, expected: Obj) -> Obj | None:
-    """The updated role when autoupdate allows and something expected is missing (rules, labels,
-    annotations, aggregationRule are only ever added to); None when nothing changes."""
+def _merged_metadata(existing: Obj, expected: Obj) -> Obj | None:
+    """A copy of existing with expected's labels and annotations added; None when autoupdate is off."""
     md = existing.get("metadata") or {}
     if (md.get("annotations") or {}).get(policy.AUTOUPDATE) == "false":
         return None
@@ -34,35 +33,36 @@ def reconcile_role(existing: Obj, expected: Obj) -> Obj | None:
     emd = expected["metadata"]
     omd["labels"] = {**(omd.get("labels") or {}), **emd.get("labels", {})}
     omd["annotations"] = {**emd.get("annotations", {}), **(omd.get("annotations") or {})}
-    rules = list(out.get("rules") or [])
-    for r in expected.get("rules") or ():
-        if r not in rules:
-            rules.append(r)
-    out["rules"] = rules
+    return out
+
+
+def _add_missing(out: Obj, expected: Obj, field: str) -> None:
+    """Append expected's items of a list field that out lacks (reconciliation only ever adds)."""
+    items = list(out.get(field) or [])
+    items.extend(x for x in expected.get(field) or () if x not in items)
+    out[field] = items
+
+
+def reconcile_role(existing: Obj, expected: Obj) -> Obj | None:
+    """The updated role when autoupdate allows and something expected is missing (rules, labels,
+    annotations, aggregationRule are only ever added to); None when nothing changes."""
+    out = _merged_metadata(existing, expected)
+    if out is None:
+        return None
+    _add_missing(out, expected, "rules")
     if "aggregationRule" in expected:
         agg = copy.deepcopy(out.get("aggregationRule") or {"clusterRoleSelectors": []})
-        for sel in expected["aggregationRule"]["clusterRoleSelectors"]:
-            if sel not in agg.setdefault("clusterRoleSelectors", []):
-                agg["clusterRoleSelectors"].append(sel)
+        _add_missing(agg, expected["aggregationRule"], "clusterRoleSelectors")
         out["aggregationRule"] = agg
     return out if out != existing else None
 
 
 def reconcile_binding(existing: Obj, expected: Obj) -> Obj | None:
     """Adds missing subjects (and labels/annotations); None when nothing changes or autoupdate is off."""
-    md = existing.get("metadata") or {}
-    if (md.get("annotations") or {}).get(policy.AUTOUPDATE) == "false":
+    out = _merged_metadata(existing, expected)
+    if out is None:
         return None
-    out = copy.deepcopy(existing)
-    omd = out.setdefault("metadata", {})
-    emd = expected["metadata"]
-    omd["labels"] = {**(omd.get("labels") or {}), **emd.get("labels", {})}
-    omd["annotations"] = {**emd.get("annotations", {}), **(omd.get("annotations") or {})}
-    subjects = list(out.get("subjects") or [])
-    for s in expected.get("subjects") or ():
-        if s not in subjects:
-            subjects.append(s)
-    out["subjects"] = subjects
+    _add_missing(out, expected, "subjects")
     return out if out != existing else None
 
 

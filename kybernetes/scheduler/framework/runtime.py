@@ -188,28 +188,25 @@ class Framework:
 
     def run_pre_filter_extension_add_pod(self, state: CycleState, pod: PodInfo, to_add: PodInfo,
                                          node: NodeInfo) -> Status:
-        for p in self.points["preFilter"]:
-            if p.name in state.skip_filter_plugins:
-                continue
-            ext = p.pre_filter_extensions()
-            if ext is not None:
-                st = ext.add_pod(state, pod, to_add, node)
-                if not st.is_success():
-                    st.plugin = p.name
-                    return st
-        return SUCCESS
+        return self._run_pre_filter_extensions(state, pod, to_add, node, add=True)
 
     def run_pre_filter_extension_remove_pod(self, state: CycleState, pod: PodInfo, to_remove: PodInfo,
                                             node: NodeInfo) -> Status:
+        return self._run_pre_filter_extensions(state, pod, to_remove, node, add=False)
+
+    def _run_pre_filter_extensions(self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, *,
+                                   add: bool) -> Status:
+        """Tell each PreFilter plugin with extensions that `other` joins (or leaves) node, for preemption's what-if."""
         for p in self.points["preFilter"]:
             if p.name in state.skip_filter_plugins:
                 continue
             ext = p.pre_filter_extensions()
-            if ext is not None:
-                st = ext.remove_pod(state, pod, to_remove, node)
-                if not st.is_success():
-                    st.plugin = p.name
-                    return st
+            if ext is None:
+                continue
+            st = ext.add_pod(state, pod, other, node) if add else ext.remove_pod(state, pod, other, node)
+            if not st.is_success():
+                st.plugin = p.name
+                return st
         return SUCCESS
 
     def run_filter_plugins(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
