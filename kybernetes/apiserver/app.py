@@ -35,9 +35,9 @@ REQUEST_INFO_KEY = web.RequestKey("request_info", RequestInfo) if hasattr(web, "
 AUDIT_KEY = web.RequestKey("audit", object) if hasattr(web, "RequestKey") else "audit"  # a RequestAudit or None
 
 KUBERNETES_GIT_VERSION = "v1.32.0"
-# Subresources served by the node's kubelet through kybernetes.apiserver.proxy.
+# Subresources proxied by kybernetes.apiserver.proxy: to the node's kubelet, or to pods and services.
 KUBELET_PROXIED = {("", "pods", "log"), ("", "pods", "exec"), ("", "pods", "attach"), ("", "pods", "portforward"),
-                   ("", "nodes", "proxy")}
+                   ("", "nodes", "proxy"), ("", "pods", "proxy"), ("", "services", "proxy")}
 
 def version_info() -> dict[str, str]:
     return {

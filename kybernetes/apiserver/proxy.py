@@ -1,4 +1,4 @@
-"""Proxying pods/log, pods/exec, pods/attach, pods/portforward and nodes/proxy to the node's kubelet.
+"""Proxying pods/log, exec, attach, portforward and nodes/proxy to kubelets; pods/proxy and services/proxy.
 
 The pod's node comes from spec.nodeName; the kubelet's address from the Node's status.addresses (InternalIP
 first) and its port from status.daemonEndpoints.kubeletEndpoint.Port (10250 by default). The apiserver
@@ -6,7 +6,9 @@ authenticates with its kubelet client certificate (CN kube-apiserver-kubelet-cli
 verifies the kubelet's serving certificate against the cluster CA (not its host name, as nodes are reached by
 address). Logs and plain node proxy requests are streamed chunk by chunk; upgrade requests (WebSocket, SPDY)
 are forwarded with their headers and, once the kubelet answers 101, the two connections are spliced byte for
-byte until either side closes, as upstream's UpgradeAwareHandler does.
+byte until either side closes, as upstream's UpgradeAwareHandler does. pods/proxy and services/proxy go the
+same way to the pod's IP or a ready endpoint of the Service (kybernetes.apiserver.locations), over plain HTTP
+or unverified HTTPS as upstream, without the caller's credentials.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aiohttp import web
 
 from kybernetes.api import errors
 from kybernetes.api.registry import ResourceInfo
+from kybernetes.apiserver.locations import pod_location, service_location, split_scheme_name_port
 from kybernetes.apiserver.requestinfo import RequestInfo
 from kybernetes.kubelet.server.hijack import hijack
 
@@ -137,6 +140,8 @@ class KubeletProxy:
         """Handle pods/{log,exec,attach,portforward} and nodes/proxy."""
         if (info.group, info.plural) == ("", "nodes"):
             return await self._node_proxy(request, ri, info)
+        if ri.subresource == "proxy":
+            return await self._workload_proxy(request, ri, info)
         pod = await self.server.rest.get(info, ri.namespace, ri.name)
         sub, q = ri.subresource, request.query
         node_name = (pod.get("spec") or {}).get("nodeName") or ""
@@ -174,33 +179,64 @@ class KubeletProxy:
         name, _, port = ri.name.partition(":")
         node = await self.server.rest.get(info, "", name)
         host, kubelet_port = node_address(node)
-        marker = f"/nodes/{ri.name}/proxy"
+        target = (host, int(port) if port.isdigit() else kubelet_port)
+        return await self._forward(request, ri, target, tls=True, backend="backend")
+
+    async def _workload_proxy(self, request: web.Request, ri: RequestInfo,
+                              info: ResourceInfo) -> web.StreamResponse:
+        """pods/proxy and services/proxy: HTTP(S) to the pod's IP, or to a random ready endpoint of the Service."""
+        scheme, name, port = split_scheme_name_port(ri.name)
+        obj = await self.server.rest.get(info, ri.namespace, name)
+        if info.plural == "pods":
+            location = pod_location(obj, scheme, port)
+        else:
+            endpoints_info = self.server.registry.get("", "v1", "endpoints")
+            try:
+                endpoints = await self.server.rest.get(endpoints_info, ri.namespace, name)
+            except errors.StatusError as e:
+                if e.code != 404:
+                    raise
+                endpoints = None
+            location = service_location(obj, endpoints, scheme, port)
+        tls: ssl.SSLContext | bool = False
+        if location.scheme == "https":  # upstream does not verify pods' certificates either
+            tls = ssl.create_default_context()
+            tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        backend = f"{'pod' if info.plural == 'pods' else 'service'} {name}"
+        return await self._forward(request, ri, (location.host, location.port), tls=tls, backend=backend)
+
+    async def _forward(self, request: web.Request, ri: RequestInfo, target: tuple[str, int], *,
+                       tls: ssl.SSLContext | bool, backend: str) -> web.StreamResponse:
+        """Send the part of the path after .../{name}/proxy, with the query, to the target."""
+        marker = f"/{ri.resource}/{ri.name}/proxy"
         raw = request.rel_url.raw_path
         rest = raw.split(marker, 1)[1] if marker in raw else ""
         path = rest if rest.startswith("/") else "/" + rest
         params = list(request.query.items())
-        target = (host, int(port) if port.isdigit() else kubelet_port)
         if is_upgrade(request):
-            return await self._upgrade(request, target, path, params)
-        return await self._stream(request, target, path, params, is_log=False)
+            return await self._upgrade(request, target, path, params, tls=tls, backend=backend)
+        return await self._stream(request, target, path, params, is_log=False, tls=tls, backend=backend)
 
     # --------------------------------------------------------------------------------- plain requests
 
     async def _stream(self, request: web.Request, target: tuple[str, int], path: str,
-                      params: list[tuple[str, str]], *, is_log: bool) -> web.StreamResponse:
+                      params: list[tuple[str, str]], *, is_log: bool, tls: ssl.SSLContext | None | bool = True,
+                      backend: str = "backend") -> web.StreamResponse:
         host, port = target
-        url = f"https://{_host(host)}:{port}{path}" + (f"?{urlencode(params)}" if params else "")
+        ctx = self.ssl_context() if tls is True else (tls or None)
+        scheme = "https" if ctx is not None else "http"
+        url = f"{scheme}://{_host(host)}:{port}{path}" + (f"?{urlencode(params)}" if params else "")
         headers = {k: v for k, v in request.headers.items() if not _dropped_header(k) and k.lower() not in
                    ("connection", "upgrade", "accept-encoding")}
         body = await request.read() if request.can_read_body else None
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=None)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl_context()), timeout=timeout,
-                                         auto_decompress=False) as session:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx if ctx is not None else False),
+                                         timeout=timeout, auto_decompress=False) as session:
             try:
                 upstream = await session.request(request.method, aiohttp.client.URL(url, encoded=True),
                                                  headers=headers, data=body, allow_redirects=False)
             except (aiohttp.ClientError, OSError) as e:
-                raise errors.StatusError(500, "InternalError", f"error dialing backend: {e}") from e
+                raise _dial_error(backend, e) from e
             async with upstream:
                 if is_log and upstream.status != 200:
                     raise _error_from_body(upstream.status, await upstream.content.read(MAX_ERROR_BODY))
@@ -220,14 +256,15 @@ class KubeletProxy:
     # --------------------------------------------------------------------------------- upgrades
 
     async def _upgrade(self, request: web.Request, target: tuple[str, int], path: str,
-                       params: list[tuple[str, str]]) -> web.StreamResponse:
+                       params: list[tuple[str, str]], *, tls: ssl.SSLContext | None | bool = True,
+                       backend: str = "backend") -> web.StreamResponse:
         host, port = target
+        ctx = self.ssl_context() if tls is True else (tls or None)
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=self.ssl_context(), server_hostname=host, limit=MAX_HEAD),
-                timeout=10)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                host, port, ssl=ctx, server_hostname=host if ctx is not None else None, limit=MAX_HEAD), timeout=10)
         except (OSError, asyncio.TimeoutError, ssl.SSLError) as e:
-            raise errors.StatusError(500, "InternalError", f"error dialing backend: {e}") from e
+            raise _dial_error(backend, e) from e
         try:
             target_path = path + (f"?{urlencode(params)}" if params else "")
             head = [f"{request.method} {target_path} HTTP/1.1", f"Host: {_host(host)}:{port}"]
@@ -278,6 +315,13 @@ async def splice(client: Any, reader: asyncio.StreamReader, writer: asyncio.Stre
         await asyncio.gather(*tasks, return_exceptions=True)
         client.close()
         writer.close()
+
+
+def _dial_error(backend: str, e: BaseException) -> errors.StatusError:
+    """Upstream's answers when the far end can't be reached: 500 for kubelets, 503 for pods and services."""
+    if backend == "backend":
+        return errors.StatusError(500, "InternalError", f"error dialing backend: {e}")
+    return errors.StatusError(503, "ServiceUnavailable", f"error trying to reach {backend}: {e}")
 
 
 def _host(host: str) -> str:
