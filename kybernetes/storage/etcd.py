@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 _ALL_KEYS = b"\0"  # as range_end: every key >= key; as key with range_end "\0": the whole keyspace
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
+# While a member is lost and the rest elect a leader (about a second), calls fail with UNAVAILABLE. Reads are
+# retried on it; writes only on "no leader", which etcd answers before proposing anything (as clientv3 does).
+_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+_NOT_PROPOSED = ("etcdserver: no leader",)
+
+
+def _retryable(exc: grpc.aio.AioRpcError, *, read: bool) -> bool:
+    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return read and "etcdserver: leader changed" in (exc.details() or "")
+    return read or any(m in (exc.details() or "") for m in _NOT_PROPOSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,18 +197,29 @@ class EtcdStore:
             raise RuntimeError("store is not started (or closed)")
 
     async def _rpc(self, method: Any, request: Any, *, revision: int = 0) -> Any:
-        """One unary call; etcd's compacted / future-revision answers become the Store's errors."""
+        """One unary call, retried briefly while etcd elects a leader; its errors become the Store's."""
         self._require()
+        read = method is self._kv.Range
+        for delay in _RETRY_DELAYS:
+            try:
+                return await method(request, timeout=self.config.timeout)
+            except grpc.aio.AioRpcError as exc:
+                if not _retryable(exc, read=read):
+                    raise await self._translate(exc, revision) from exc
+            await asyncio.sleep(delay)
         try:
             return await method(request, timeout=self.config.timeout)
         except grpc.aio.AioRpcError as exc:
-            details = exc.details() or ""
-            if _COMPACTED in details:
-                self._compact_rev = max(self._compact_rev, revision + 1)
-                raise CompactedError(revision, self._compact_rev) from exc
-            if _FUTURE in details:
-                raise FutureRevisionError(revision, await self.current_revision()) from exc
-            raise StorageError(f"etcd {exc.code().name}: {details}") from exc
+            raise await self._translate(exc, revision) from exc
+
+    async def _translate(self, exc: grpc.aio.AioRpcError, revision: int) -> StorageError:
+        details = exc.details() or ""
+        if _COMPACTED in details:
+            self._compact_rev = max(self._compact_rev, revision + 1)
+            return CompactedError(revision, self._compact_rev)
+        if _FUTURE in details:
+            return FutureRevisionError(revision, await self.current_revision())
+        return StorageError(f"etcd {exc.code().name}: {details}")
 
     # --- revisions ---------------------------------------------------------------------------------
     async def current_revision(self) -> int:
