@@ -1,10 +1,11 @@
 """Proxy benchmark: requests/s, p50/p99 latency and bulk throughput through a ClusterIP vs direct, same run.
 
-Run: python bench/bench_proxy.py [--seconds 5] [--json FILE]
+Run: python bench/bench_proxy.py [--seconds 5] [--rounds 7] [--only userspace|nftables] [--json FILE]
 
-userspace: a backend process on 127.0.0.2, a userspace proxier process listening on ClusterIP 127.43.0.1:80,
-and the load generator in a third process. nftables (root with nft only): namespaces made by this script
-(node, client, backend; 198.18.0.0/15 addresses), rules programmed by the nftables proxier into the node
+userspace: a backend process on 127.0.0.2, userspace proxier processes (one per engine: splice, copy) listening
+on ClusterIPs in 127.43.0.0/16, and the load generator in a third process; bulk downloads alternate between
+direct and the proxies so load changes hit every path alike. nftables (root with nft only): namespaces made by
+this script (node, client, backend; 198.18.0.0/15 addresses), rules programmed by the nftables proxier into the node
 namespace, load generated from the client namespace; plus sync time for 1,000 / 10,000 Services and for one
 change among 10,000. Every process started here is stopped by PID; every namespace is deleted.
 """
@@ -54,9 +55,15 @@ async def backend(host: str, port: int) -> None:
     await server.serve_forever()
 
 
-async def userspace_proxy(cluster_ip: str, be_host: str, be_port: int) -> None:
+async def userspace_proxy(cluster_ip: str, be_host: str, be_port: int, engine: str = "") -> None:
+    """The userspace proxier serving one Service; `engine` "copy" forces the portable copy loop over splice."""
     from kybernetes.proxy.userspace.proxier import UserspaceProxier
 
+    if engine == "copy":
+        from kybernetes.proxy.userspace import pump
+
+        pump.splice_supported.cache_clear()
+        pump.sys.platform = "copy-only"  # this process only: splice_supported() now says no
     spn = ServicePortName("default", "bench", "", "TCP")
     proxier = UserspaceProxier()
     await proxier.sync(SyncState({spn: ServicePortInfo(spn, cluster_ip, 80, "TCP")},
@@ -70,7 +77,7 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000 if xs else float("nan")
 
 
-async def client(host: str, port: int, seconds: float, concurrency: int) -> dict:
+async def client(host: str, port: int, seconds: float, concurrency: int, with_bulk: bool = True) -> dict:
     """Three measurements: request/response on kept-open connections, a new connection per request, bulk."""
     out: dict = {}
     lat: list[float] = []
@@ -111,14 +118,31 @@ async def client(host: str, port: int, seconds: float, concurrency: int) -> dict
     total = sum(await asyncio.gather(*(conn_worker() for _ in range(concurrency))))
     out["conn"] = {"conn_per_s": round(total / (time.monotonic() - t0)), "p50_ms": round(_pct(lat, 0.5), 3),
                    "p99_ms": round(_pct(lat, 0.99), 3)}
+    if with_bulk:
+        out["bulk_MB_per_s"] = await bulk(host, port)
+    return out
+
+
+async def bulk(host: str, port: int, size: int = BULK) -> int:
+    """MB/s of one `size`-byte download."""
     r, w = await asyncio.open_connection(host, port, limit=1 << 20)
     t0 = time.perf_counter()
-    w.write(b"BULK %d\n" % BULK)
+    w.write(b"BULK %d\n" % size)
     got = 0
     while chunk := await r.read(1 << 20):
         got += len(chunk)
-    out["bulk_MB_per_s"] = round(got / (time.perf_counter() - t0) / 1e6)
     w.close()
+    return round(got / (time.perf_counter() - t0) / 1e6)
+
+
+async def bulk_rounds(targets: dict[str, tuple[str, int]], rounds: int) -> dict[str, list[int]]:
+    """Bulk downloads over every path in turn, `rounds` times, the order rotated each round, so a change in
+    the machine's load hits all paths alike."""
+    names = list(targets)
+    out: dict[str, list[int]] = {n: [] for n in names}
+    for i in range(rounds):
+        for n in names[i % len(names):] + names[:i % len(names)]:
+            out[n].append(await bulk(*targets[n]))
     return out
 
 
@@ -142,9 +166,11 @@ def _stop(procs: list[subprocess.Popen]) -> None:
                 p.wait(5)
 
 
-def _run_client(host: str, port: int, seconds: float, concurrency: int, prefix: list[str] | None = None) -> dict:
+def _run_client(host: str, port: int, seconds: float, concurrency: int, prefix: list[str] | None = None,
+                rr_conn_only: bool = False) -> dict:
     r = subprocess.run([*(prefix or []), sys.executable, os.path.abspath(__file__), "client", host, str(port),
-                        str(seconds), str(concurrency)], capture_output=True, text=True, check=True)
+                        str(seconds), str(concurrency), *(["nobulk"] if rr_conn_only else [])],
+                       capture_output=True, text=True, check=True)
     return json.loads(r.stdout)
 
 
@@ -156,17 +182,36 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def bench_userspace(seconds: float, concurrency: int) -> dict:
+def bench_userspace(seconds: float, concurrency: int, rounds: int = 7,
+                    engines: tuple[str, ...] = ("splice", "copy")) -> dict:
+    """Direct and through a userspace proxier per engine (splice: the default on Linux; copy: the portable
+    loop), all against one backend: rr and conn per path, then bulk downloads alternating between the paths.
+
+    `bulk_vs_direct` is the median over rounds of a path's bulk MB/s over direct's in the same round."""
     import random
+    import statistics
 
     procs = []
-    cluster_ip = f"127.43.{random.randint(200, 254)}.{random.randint(1, 254)}"  # clear of a running server's
     port = _free_port("127.0.0.2")
     try:
         procs.append(_start("backend", "127.0.0.2", str(port)))
-        procs.append(_start("uproxy", cluster_ip, "127.0.0.2", str(port)))
-        return {"direct": _run_client("127.0.0.2", port, seconds, concurrency),
-                "clusterip": _run_client(cluster_ip, 80, seconds, concurrency)}
+        targets = {"direct": ("127.0.0.2", port)}
+        for engine in engines:
+            cluster_ip = f"127.43.{random.randint(200, 254)}.{random.randint(1, 254)}"  # clear of a server's
+            procs.append(_start("uproxy", cluster_ip, "127.0.0.2", str(port), engine))
+            targets[f"clusterip_{engine}"] = (cluster_ip, 80)
+        out = {name: _run_client(host, p, seconds, concurrency, rr_conn_only=True)
+               for name, (host, p) in targets.items()}
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "bulkrounds", json.dumps(targets),
+                            str(rounds)], capture_output=True, text=True, check=True)
+        series = json.loads(r.stdout)
+        for name, xs in series.items():
+            out[name]["bulk_MB_per_s"] = statistics.median(xs)
+            out[name]["bulk_rounds"] = xs
+            if name != "direct":
+                out[name]["bulk_vs_direct"] = round(statistics.median(
+                    x / d for x, d in zip(xs, series["direct"])), 2)
+        return out
     finally:
         _stop(procs)
 
@@ -235,22 +280,33 @@ def bench_nftables(seconds: float, concurrency: int) -> dict | str:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("backend", "uproxy", "client"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("backend", "uproxy", "client", "bulkrounds"):
         role, args = sys.argv[1], sys.argv[2:]
         if role == "backend":
             asyncio.run(backend(args[0], int(args[1])))
         elif role == "uproxy":
-            asyncio.run(userspace_proxy(args[0], args[1], int(args[2])))
+            asyncio.run(userspace_proxy(args[0], args[1], int(args[2]), *args[3:]))
+        elif role == "bulkrounds":
+            targets = {k: (h, p) for k, (h, p) in json.loads(args[0]).items()}
+            print(json.dumps(asyncio.run(bulk_rounds(targets, int(args[1])))))
         else:
-            print(json.dumps(asyncio.run(client(args[0], int(args[1]), float(args[2]), int(args[3])))))
+            print(json.dumps(asyncio.run(client(args[0], int(args[1]), float(args[2]), int(args[3]),
+                                                with_bulk=args[4:] != ["nobulk"]))))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--json", default="")
+    ap.add_argument("--only", choices=["userspace", "nftables"], default="",
+                    help="run one mode's half only")
+    ap.add_argument("--rounds", type=int, default=7, help="userspace: alternating bulk downloads per path")
     a = ap.parse_args()
-    results = {"userspace": bench_userspace(a.seconds, a.concurrency),
-               "nftables": bench_nftables(a.seconds, a.concurrency)}
+    results: dict = {"loadavg_before": os.getloadavg()}
+    if a.only != "nftables":
+        results["userspace"] = bench_userspace(a.seconds, a.concurrency, a.rounds)
+    if a.only != "userspace":
+        results["nftables"] = bench_nftables(a.seconds, a.concurrency)
+    results["loadavg_after"] = os.getloadavg()
     text = json.dumps(results, indent=2)
     print(text)
     if a.json:

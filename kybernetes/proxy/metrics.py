@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from kybernetes.version import register_build_info
+
 _BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
 
 
@@ -13,6 +15,7 @@ class ProxyMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        register_build_info(r)
         self.sync_duration = Histogram("kubeproxy_sync_proxy_rules_duration_seconds",
                                        "SyncProxyRules latency in seconds", buckets=_BUCKETS, registry=r)
         self.partial_sync_duration = Histogram("kubeproxy_sync_partial_proxy_rules_duration_seconds",
@@ -35,3 +38,5 @@ class ProxyMetrics:
         self.flows = Gauge("kubeproxy_userspace_udp_flows", "Open UDP client flows", registry=r)
         self.connections = Counter("kubeproxy_userspace_connections_total", "Proxied connections or UDP flows",
                                    ["protocol", "result"], registry=r)
+        self.active_connections = Gauge("kubeproxy_userspace_connections_active",
+                                        "Proxied stream connections open now", ["protocol"], registry=r)

@@ -1,4 +1,5 @@
-"""The nftables backend: keeps the `ip kybernetes` table equal to the Services, rewriting only what changed."""
+"""The nftables backend: keeps its table (`ip kybernetes`, or one per service range: ruleset.table_name) equal to
+the Services, rewriting only what changed."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import logging
 
 from kybernetes.proxy.metrics import ProxyMetrics
 from kybernetes.proxy.nftables.nft import Tools
-from kybernetes.proxy.nftables.ruleset import (FAMILY, TABLE, RenderContext, ServiceObjects, render_base,
-                                               render_deletes, render_service, render_transaction)
+from kybernetes.proxy.nftables.ruleset import (FAMILY, RenderContext, ServiceObjects, render_base, render_deletes,
+                                               render_service, render_transaction, table_name)
 from kybernetes.proxy.proxier import SyncState
 from kybernetes.proxy.types import ServicePortName
 
@@ -29,10 +30,11 @@ class NFTablesProxier:
 
     def __init__(self, *, service_cidr: str = "", cluster_cidr: str = "", nodeport_ips: list[str] | None = None,
                  tools: Tools | None = None, metrics: ProxyMetrics | None = None,
-                 pin_route: bool = True, cleanup_on_exit: bool = False) -> None:
+                 pin_route: bool = True, cleanup_on_exit: bool = False, table: str = "") -> None:
         self.ctx = RenderContext(service_cidr=service_cidr, cluster_cidr=cluster_cidr,
-                                 nodeport_ips=tuple(nodeport_ips or ()))
+                                 nodeport_ips=tuple(nodeport_ips or ()), table=table or table_name(service_cidr))
         self.tools = tools or Tools()
+        log.info("nftables mode: table %s %s", FAMILY, self.ctx.table)
         self.metrics = metrics or ProxyMetrics()
         self.pin_route = pin_route
         self.cleanup_on_exit = cleanup_on_exit
@@ -58,14 +60,15 @@ class NFTablesProxier:
         if not self._initialized:
             self.stale.clear()
         stale = set(self.stale)
-        lines = render_transaction(self.loaded, new, base=base, reset=not self._initialized, stale=stale)
+        lines = render_transaction(self.loaded, new, base=base, reset=not self._initialized, stale=stale,
+                                   table=self.ctx.table)
         for objs in new.values():  # re-created under the same name: live again
             if objs is not None:
                 stale.difference_update(objs.chains)
                 stale.difference_update(f"set:{n}" for n in objs.sets)
         if full or len(stale) >= self.STALE_LIMIT:
             chains = sorted(n for n in stale if not n.startswith("set:"))
-            lines += render_deletes(chains, sorted(n[4:] for n in stale if n.startswith("set:")))
+            lines += render_deletes(chains, sorted(n[4:] for n in stale if n.startswith("set:")), table=self.ctx.table)
             stale = set()
         self._pending_stale = stale
         return lines, new
@@ -112,7 +115,7 @@ class NFTablesProxier:
 
     async def delete_all(self) -> None:
         """Remove the table and the pinned route (`kybernetes proxy --cleanup`, tests, cleanup-on-exit)."""
-        await self.tools.run("nft", "delete", "table", FAMILY, TABLE, check=False)
+        await self.tools.run("nft", "delete", "table", FAMILY, self.ctx.table, check=False)
         if self.ctx.service_cidr:
             await self.tools.unpin_local_route(self.ctx.service_cidr)
         self.loaded.clear()

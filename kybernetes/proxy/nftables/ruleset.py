@@ -1,4 +1,5 @@
-"""Render the `ip kybernetes` nftables table: fixed base chains and maps, plus per-Service-port chains and elements.
+"""Render the proxy's nftables table (`ip kybernetes`, see table_name): fixed base chains and maps, plus
+per-Service-port chains and elements.
 
 Rendering is pure (no I/O): `render_service` turns one Service port and its endpoints into named chains,
 affinity sets and map elements; `render_transaction` diffs that against what is loaded and writes the
@@ -16,6 +17,7 @@ from kybernetes.proxy.types import EndpointInfo, ServicePortInfo, ServicePortNam
 
 TABLE = "kybernetes"
 FAMILY = "ip"
+DEFAULT_SERVICE_CIDR = "198.19.0.0/16"
 MASQ_MARK = "0x4000"
 
 SERVICE_IPS = "service-ips"
@@ -25,6 +27,15 @@ NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"
 NODEPORT_IPS = "nodeport-ips"
 
 
+def table_name(service_cidr: str) -> str:
+    """The proxy's table: `kybernetes` for the default service range, `kybernetes-<6 hex digits of the range>`
+    for any other, so clusters with their own ranges on one machine (test suites start several) never touch
+    each other's rules."""
+    if not service_cidr or service_cidr == DEFAULT_SERVICE_CIDR:
+        return TABLE
+    return f"{TABLE}-{hashlib.sha256(service_cidr.encode()).hexdigest()[:6]}"
+
+
 @dataclass(frozen=True)
 class RenderContext:
     """Node-wide settings the rules depend on."""
@@ -32,6 +43,7 @@ class RenderContext:
     service_cidr: str = ""  # traffic still addressed to it after DNAT is rejected
     cluster_cidr: str = ""  # pod range: ClusterIP traffic from outside it is masqueraded
     nodeport_ips: tuple[str, ...] = ()  # () = every local address but loopback
+    table: str = TABLE
 
 
 @dataclass
@@ -150,7 +162,7 @@ def render_service(svc: ServicePortInfo, endpoints: list[EndpointInfo], ctx: Ren
 
 def render_base(ctx: RenderContext) -> list[str]:
     """Commands creating the fixed part of the table (idempotent `add`s, and flushes of the fixed chains)."""
-    t = f"{FAMILY} {TABLE}"
+    t = f"{FAMILY} {ctx.table}"
     nodeport_match = (f"ip daddr @{NODEPORT_IPS}" if ctx.nodeport_ips
                       else "fib daddr type local ip daddr != 127.0.0.0/8")
     lines = [
@@ -194,7 +206,7 @@ def render_base(ctx: RenderContext) -> list[str]:
 
 def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[ServicePortName, ServiceObjects | None],
                        *, base: list[str] | None = None, reset: bool = False,
-                       stale: set[str] | None = None) -> list[str]:
+                       stale: set[str] | None = None, table: str = TABLE) -> list[str]:
     """nft commands taking the Service ports in `new` from their `old` objects (None in `new` = removed).
 
     With `reset` the table is deleted and rebuilt from `base` (the first sync). Order matters: stale map
@@ -206,7 +218,7 @@ def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[Ser
     rules into its cache, which is what makes a one-Service change slow in a big table. `render_deletes`
     removes them later, in a sync that is slow anyway.
     """
-    t = f"{FAMILY} {TABLE}"
+    t = f"{FAMILY} {table}"
     empty = ServiceObjects()
     lines: list[str] = []
     if reset:
@@ -247,7 +259,7 @@ def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[Ser
                 rules.append(f"flush chain {t} {name}")
                 gone_chains.append(name)
     if stale is None:
-        deletes = render_deletes(gone_chains, gone_sets)
+        deletes = render_deletes(gone_chains, gone_sets, table=table)
     else:
         flush_sets = [f"flush set {t} {name}" for name in gone_sets]
         stale.update(gone_chains)
@@ -259,7 +271,7 @@ def render_transaction(old: dict[ServicePortName, ServiceObjects], new: dict[Ser
     return lines + dels + add_sets + add_chains + rules + adds + flush_sets + deletes
 
 
-def render_deletes(chains: list[str], sets: list[str]) -> list[str]:
+def render_deletes(chains: list[str], sets: list[str], *, table: str = TABLE) -> list[str]:
     """Delete empty, unreferenced chains and then sets (both must already be flushed or unused)."""
-    t = f"{FAMILY} {TABLE}"
+    t = f"{FAMILY} {table}"
     return [f"delete chain {t} {c}" for c in chains] + [f"delete set {t} {s}" for s in sets]

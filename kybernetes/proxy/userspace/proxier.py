@@ -127,12 +127,15 @@ class UserspaceProxier:
         def result(r: str, proto: str = key.protocol) -> None:
             self.metrics.connections.labels(proto, r).inc()
 
+        def active(delta: int, proto: str = key.protocol) -> None:
+            self.metrics.active_connections.labels(proto).inc(delta)
+
         fwd: StreamForwarder | DatagramForwarder
         if key.protocol == "UDP":
             fwd = DatagramForwarder(name, balancer.pick, idle_timeout=self.udp_idle_timeout, clock=self.clock,
                                     on_result=result)
         else:
-            fwd = StreamForwarder(name, balancer.pick, protocol=key.protocol, on_result=result)
+            fwd = StreamForwarder(name, balancer.pick, protocol=key.protocol, on_result=result, on_active=active)
         try:
             await fwd.start(key.ip, key.port)
         except OSError as e:

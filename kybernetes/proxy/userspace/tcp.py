@@ -1,179 +1,176 @@
 """A stream forwarder (TCP, or SCTP where the kernel has it): accept, connect to an endpoint, pipe both ways.
 
-Flow control keeps memory bounded: when one side's write buffer passes its high-water mark, reading from
-the other side pauses until it drains, so a slow peer never makes the proxy buffer without bound.
+Accepting and piping run on the loop's reader/writer callbacks over plain non-blocking sockets; a task exists
+only while the endpoint is being connected. TCP is piped with zero-copy splice where the kernel allows it
+(pump.py), SCTP and other systems through a bounded copy buffer. Either way a slow side makes the proxy stop
+reading from the other, never buffer without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
-import struct
 from collections.abc import Callable
 
 from kybernetes.proxy.types import EndpointInfo
+from kybernetes.proxy.userspace.pump import Splice, close_with_reset, splice_supported
 
 log = logging.getLogger(__name__)
 
-HIGH_WATER = 256 * 1024
-LOW_WATER = 64 * 1024
 CONNECT_TIMEOUT = 3.0
+ACCEPT_BATCH = 64  # connections accepted per wake-up at most, so one busy listener cannot starve the loop
+ACCEPT_PAUSE = 1.0  # seconds without accepting after running out of descriptors or memory
+BACKLOG = 1024
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 Picker = Callable[[str, set[str]], EndpointInfo | None]
-
-
-def _reset(transport: asyncio.BaseTransport) -> None:
-    """Close with a TCP RST (SO_LINGER 0) rather than a FIN."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    transport.abort()  # type: ignore[attr-defined]
-
-
-class _Side(asyncio.Protocol):
-    """One end of a proxied connection; writes what it reads into its peer's transport."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.peer: _Side | None = None
-        self.eof = False
-        self.closed = False
-        self._early: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-
-    def link(self, peer: _Side) -> None:
-        self.peer = peer
-        for chunk in self._early:
-            peer.write(chunk)
-        self._early.clear()
-
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def data_received(self, data: bytes) -> None:
-        if self.peer is None:
-            self._early.append(data)
-        else:
-            self.peer.write(data)
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        peer = self.peer
-        if peer is not None and peer.transport is not None and not peer.closed:
-            if peer.eof:
-                peer.transport.close()
-                return False
-            if peer.transport.can_write_eof():
-                peer.transport.write_eof()
-        return True
-
-    # our transport is full: stop reading from the peer until it drains
-    def pause_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None and not self.peer.closed:
-            self.peer.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None and not self.peer.closed:
-            self.peer.transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        peer = self.peer
-        if peer is not None and peer.transport is not None and not peer.closed:
-            peer.transport.close()  # flushes what is buffered, then closes
-
-
-class _ClientSide(_Side):
-    def __init__(self, forwarder: StreamForwarder) -> None:
-        super().__init__()
-        self.forwarder = forwarder
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self.transport.pause_reading()  # type: ignore[union-attr]
-        task = asyncio.ensure_future(self.forwarder._connect(self))
-        self.forwarder._tasks.add(task)
-        task.add_done_callback(self.forwarder._tasks.discard)
 
 
 class StreamForwarder:
     """Listens on one address:port; each connection goes to the endpoint `pick` chooses.
 
     A failed connect is retried on the next endpoint (each tried once); when none accepts, the client's
-    connection is reset.
+    connection is reset. `connections` holds the open proxied connections (`active` counts them); they carry
+    on after `close()` until they end.
     """
 
     def __init__(self, name: str, pick: Picker, *, protocol: str = "TCP",
-                 on_result: Callable[[str], None] | None = None) -> None:
+                 on_result: Callable[[str], None] | None = None,
+                 on_active: Callable[[int], None] | None = None, zero_copy: bool | None = None) -> None:
         self.name = name
         self.pick = pick
         self.protocol = protocol
         self.on_result = on_result or (lambda _r: None)
-        self.server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Future[None]] = set()
+        self.on_active = on_active or (lambda _d: None)
+        self.zero_copy = (protocol == "TCP" and splice_supported()) if zero_copy is None else zero_copy
+        self.connections: set[Splice] = set()
+        self.connecting = 0
+        self._listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._paused: asyncio.TimerHandle | None = None
+
+    @property
+    def active(self) -> int:
+        return len(self.connections)
 
     def _socket(self) -> socket.socket:
         proto = getattr(socket, "IPPROTO_SCTP", 132) if self.protocol == "SCTP" else 0
-        return socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+        sock.setblocking(False)
+        return sock
+
+    def _tune(self, sock: socket.socket) -> None:
+        if self.protocol == "TCP":  # relay small writes as they come, as the ends would send them
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     async def start(self, host: str, port: int) -> None:
         sock = self._socket()
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
-            sock.setblocking(False)
-            self.server = await asyncio.get_running_loop().create_server(
-                lambda: _ClientSide(self), sock=sock, backlog=1024)
+            sock.listen(BACKLOG)
         except BaseException:
             sock.close()
             raise
+        self._loop = asyncio.get_running_loop()
+        self._listener = sock
+        self._loop.add_reader(sock.fileno(), self._on_acceptable)
 
-    async def _connect(self, client: _ClientSide) -> None:
-        assert client.transport is not None
-        peer = client.transport.get_extra_info("peername") or ("", 0)
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._listener is not None
+        return self._listener.getsockname()
+
+    def _on_acceptable(self) -> None:
+        assert self._listener is not None and self._loop is not None
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as e:
+                if e.errno in _OUT_OF_RESOURCES:
+                    log.warning("%s: cannot accept (%s); pausing for %.0fs", self.name, e, ACCEPT_PAUSE)
+                    self._loop.remove_reader(self._listener.fileno())
+                    self._paused = self._loop.call_later(ACCEPT_PAUSE, self._resume_accepting)
+                else:
+                    log.warning("%s: accept failed: %s", self.name, e)
+                return
+            conn.setblocking(False)
+            task = self._loop.create_task(self._connect(conn, addr[0]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _resume_accepting(self) -> None:
+        self._paused = None
+        if self._listener is not None and self._loop is not None:
+            self._loop.add_reader(self._listener.fileno(), self._on_acceptable)
+
+    async def _connect(self, client: socket.socket, client_ip: str) -> None:
         loop = asyncio.get_running_loop()
         tried: set[str] = set()
-        while not client.closed:
-            ep = self.pick(peer[0], tried)
-            if ep is None:
-                break
-            tried.add(ep.address)
-            backend = _Side()
-            try:
-                sock = self._socket()
-                sock.setblocking(False)
+        self.connecting += 1
+        try:
+            while True:
+                ep = self.pick(client_ip, tried)
+                if ep is None:
+                    break
+                tried.add(ep.address)
+                backend = self._socket()
                 try:
-                    await asyncio.wait_for(loop.sock_connect(sock, (ep.ip, ep.port)), CONNECT_TIMEOUT)
-                    await loop.create_connection(lambda: backend, sock=sock)
+                    async with asyncio.timeout(CONNECT_TIMEOUT):
+                        await loop.sock_connect(backend, (ep.ip, ep.port))
+                except (OSError, TimeoutError) as e:
+                    backend.close()
+                    log.debug("%s: connect to %s failed (%s); trying the next endpoint", self.name, ep.address, e)
+                    self.on_result("retry")
+                    continue
                 except BaseException:
-                    sock.close()
+                    backend.close()
+                    client.close()
                     raise
-            except (OSError, asyncio.TimeoutError) as e:
-                log.debug("%s: connect to %s failed (%s); trying the next endpoint", self.name, ep.address, e)
-                self.on_result("retry")
-                continue
-            if client.closed:
-                backend.transport.close()  # type: ignore[union-attr]
+                self._join(loop, client, backend)
                 return
-            backend.link(client)
-            client.link(backend)
-            client.transport.resume_reading()
-            self.on_result("ok")
-            return
-        self.on_result("refused")
-        if not client.closed:
-            _reset(client.transport)
+            self.on_result("refused")
+            close_with_reset(client)
+        finally:
+            self.connecting -= 1
+
+    def _join(self, loop: asyncio.AbstractEventLoop, client: socket.socket, backend: socket.socket) -> None:
+        for s in (client, backend):
+            try:
+                self._tune(s)
+            except OSError:
+                pass  # the client may already have gone; the pumps will see it
+        splice = Splice(loop, client, backend, zero_copy=self.zero_copy, on_close=self._closed)
+        self.connections.add(splice)
+        self.on_active(1)
+        self.on_result("ok")
+        splice.start()
+
+    def _closed(self, splice: Splice) -> None:
+        self.connections.discard(splice)
+        self.on_active(-1)
+        if splice.error is not None:
+            log.debug("%s: connection ended by %s", self.name, splice.error)
 
     async def close(self) -> None:
         """Stop listening (existing connections carry on until they end)."""
-        if self.server is not None:
-            self.server.close()
-            self.server = None
+        if self._paused is not None:
+            self._paused.cancel()
+            self._paused = None
+        if self._listener is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+
+    def close_connections(self) -> None:
+        """Reset every open proxied connection and cancel those still connecting."""
+        for t in list(self._tasks):
+            t.cancel()
+        for s in list(self.connections):
+            s.close(reset=True)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from kybernetes.proxy.nftables.ruleset import (RenderContext, chain_base, endpoint_chain, render_base,
-                                               render_service, render_transaction)
+                                               render_service, render_transaction, table_name)
 from kybernetes.proxy.types import EndpointInfo, ServicePortInfo, ServicePortName
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "testdata", "ruleset.nft")
@@ -118,3 +118,21 @@ def test_numgen_cascade_picks_each_endpoint_with_equal_probability(n) -> None:
         probs.append(left * p)
         left -= left * p
     assert probs == [Fraction(1, n)] * n
+
+
+@pytest.mark.parametrize("service_cidr,expected", [
+    ("", "kybernetes"),
+    ("198.19.0.0/16", "kybernetes"),
+    ("198.19.160.0/20", "kybernetes-204f35"),
+], ids=["unset", "default-range", "own-range"])
+def test_table_name_follows_the_service_range(service_cidr: str, expected: str) -> None:
+    assert table_name(service_cidr) == expected
+
+
+def test_every_command_names_the_context_table() -> None:
+    ctx = RenderContext(service_cidr="198.19.160.0/20", cluster_cidr="198.18.160.0/20", table="kybernetes-x")
+    svc, eps = services()[WEB]
+    new = {WEB: render_service(svc, eps, ctx)}
+    lines = render_transaction({}, new, base=render_base(ctx), reset=True, table=ctx.table)
+    lines += render_transaction(new, {WEB: None}, table=ctx.table)
+    assert lines and all(" ip kybernetes-x" in line for line in lines)
