@@ -283,18 +283,9 @@ class NodeStatusManager:
                                                      "uid": self.node_uid}]
         await self.client.update(path, lease)
 
-    async def _ensure_lease_namespace(self) -> None:
-        try:
-            await self.client.create(resource_path("", "v1", "namespaces"),
-                                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LEASE_NAMESPACE}})
-        except ApiError as e:
-            if not e.conflict:
-                log.debug("namespace %s: %s", LEASE_NAMESPACE, e)
-
     async def run(self) -> None:
         """Register, then renew the lease and sync the status forever."""
-        await self.register()
-        await self._ensure_lease_namespace()
+        await self.register()  # kube-node-lease is the apiserver's to create, as upstream
         await asyncio.gather(self._lease_loop(), self._status_loop())
 
     async def _lease_loop(self) -> None:
