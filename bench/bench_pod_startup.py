@@ -1,17 +1,28 @@
 """Pod startup benchmark: N pods created at once on the one node of a real `kybernetes server`, timed from the
-create request to phase Running as seen through a watch (p50, p99); then the kubelet's idle CPU and RSS with the
-pods running, and the time until they are all deleted.
+create request to phase Running as seen through a watch (p50, p99); the CPU every component spent meanwhile and
+the memory of the container shims (per container); then the kubelet's idle CPU and RSS with the pods running,
+and the time until they are all deleted.
 
 Run: python bench/bench_pod_startup.py [--pods 100] [--runs 3] [--idle 30] [--json FILE] [--pod-network host,bridge]
+                                       [--compare LABEL=SOURCE_DIR ...]
 
 --pod-network takes one network or a comma-separated list; each gets its own server, one after the other in
 the same invocation, and the medians are printed side by side (bridge needs root; the bench removes the
 bridge and its nft table afterwards).
 
-Processes: one `python -m kybernetes server` (apiserver + scheduler + controller-manager + kubelet as child
-processes, loopback, free ports, a temporary data dir) and this driver. Each run creates the pods (`sleep 3600`,
-no resources, bound by the scheduler), watches them Running, samples the kubelet child's /proc for `--idle`
-seconds, then deletes them. The server is stopped by PID at the end, after every pod is gone.
+--compare runs, beside this tree's server ("now"), a server from another source tree (e.g. the last commit:
+`git archive HEAD kybernetes | tar -x -C /tmp/before`), both started at once and their runs alternated
+(now, LABEL, now, LABEL, ...), so that both see the same machine load; the medians are printed side by side.
+
+Processes: one `python -m kybernetes server` per variant (apiserver + scheduler + controller-manager + kubelet as
+child processes, loopback, free ports, a temporary data dir) and this driver. Each run creates the pods
+(`sleep 3600`, no resources, bound by the scheduler), watches them Running, samples the kubelet child's /proc for
+`--idle` seconds, then deletes them. The servers are stopped by PID at the end, after every pod is gone.
+
+CPU per container, from /proc while the pods start: the kubelet's own; "supervision" = the container shims
+(their own CPU since they forked) + the shim spawner's + what the kubelet's reaped children used (a shim started
+by exec spends its interpreter start-up there); the apiserver's (the server process); the total of all of them.
+Memory per container: the shims' RSS, PSS (shared pages divided among their sharers) and USS (private pages).
 """
 
 from __future__ import annotations
@@ -52,13 +63,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: str, log_path: str, pod_network: str = "host") -> tuple[subprocess.Popen, int]:
+def start_server(data_dir: str, log_path: str, pod_network: str = "host",
+                 source: str = ROOT) -> tuple[subprocess.Popen, int]:
+    """A `kybernetes server` from `source` (a tree with kybernetes/ in it; this one by default)."""
     port = free_port()
     log = open(log_path, "ab")
+    env = dict(os.environ)
+    if os.path.abspath(source) != os.path.abspath(ROOT):
+        env["PYTHONPATH"] = os.path.abspath(source)  # inherited by every component, shims included
     proc = subprocess.Popen(
         [sys.executable, "-m", "kybernetes", "server", "--data-dir", data_dir, "--bind-address", "127.0.0.1",
          "--secure-port", str(port), "--kubelet-port", str(free_port()), "--pod-network", pod_network],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=source, env=env)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -86,17 +102,59 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
-def kubelet_pid(log_path: str) -> int:
-    found = re.findall(r"started kubelet \(pid (\d+)\)", open(log_path, errors="replace").read())
-    if not found:
-        raise RuntimeError("no kubelet in the server log")
-    return int(found[-1])
+def component_pids(log_path: str, server_pid: int) -> dict[str, int]:
+    """PID of each component: the children from the supervisor's log, and the server process (the apiserver)."""
+    pids = {name: int(pid) for name, pid in re.findall(r"started (\S+) \(pid (\d+)\)",
+                                                      open(log_path, errors="replace").read())}
+    pids["apiserver"] = server_pid
+    return pids
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime+stime of `pid` (with `children`: of its reaped children instead); 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    i = 13 if children else 11
+    return (int(fields[i]) + int(fields[i + 1])) / CLK_TCK
+
+
+def smaps_kib(pid: int) -> dict[str, int]:
+    """Rss, Pss and USS (Private_Clean + Private_Dirty) of `pid`, in KiB, from /proc/PID/smaps_rollup."""
+    out = {"Rss": 0, "Pss": 0, "USS": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("Rss", "Pss"):
+                    out[key] = int(value.split()[0])
+                elif key in ("Private_Clean", "Private_Dirty"):
+                    out["USS"] += int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def runtime_processes(data_dir: str) -> dict[str, list[int]]:
+    """This cluster's container shims and shim spawner(s), by their command lines."""
+    out: dict[str, list[int]] = {"shim": [], "spawner": []}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if data_dir.encode() not in cmd:
+            continue
+        if b"runtime.process.shim" in cmd:
+            out["shim"].append(int(name))
+        elif b"runtime.process.spawner" in cmd:
+            out["spawner"].append(int(name))
+    return out
 
 
 def rss_bytes(pid: int) -> int:
@@ -126,7 +184,24 @@ def kill_leftovers(data_dir: str) -> int:
     for pid in shims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    remove_cgroups(data_dir)
     return len(shims)
+
+
+def remove_cgroups(data_dir: str) -> None:
+    """rmdir the cgroups of this cluster's containers that are still there (empty once their processes died)."""
+    from kybernetes.kubelet.runtime.process.cgroups import CgroupSet  # noqa: PLC0415
+
+    root = os.path.join(data_dir, "kubelet", "runtime", "containers")
+    for cid in os.listdir(root) if os.path.isdir(root) else []:
+        try:
+            with open(os.path.join(root, cid, "container.json"), "rb") as f:
+                cgroup = CgroupSet.from_json(json.load(f).get("cgroup"))
+        except (OSError, ValueError):
+            continue
+        if cgroup:
+            cgroup.kill_all(timeout=1.0)
+            cgroup.remove()
 
 
 def shim_rss(data_dir: str) -> tuple[int, int]:
@@ -166,8 +241,19 @@ async def wait_node_ready(client: RESTClient) -> None:
     raise TimeoutError("node not Ready")
 
 
-async def one_run(client: RESTClient, run: int, n: int, kpid: int, idle: float, data_dir: str) -> dict[str, Any]:
+def cpu_snapshot(pids: dict[str, int], data_dir: str) -> dict[str, float]:
+    snap = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    snap["kubelet_children"] = cpu_seconds(pids["kubelet"], children=True)
+    snap["spawner"] = sum(cpu_seconds(p) for p in runtime_processes(data_dir)["spawner"])
+    return snap
+
+
+async def one_run(client: RESTClient, run: int, n: int, pids: dict[str, int], idle: float,
+                  data_dir: str) -> dict[str, Any]:
+    kpid = pids["kubelet"]
     prefix = f"bench-{run}-"
+    shims_before = set(runtime_processes(data_dir)["shim"])
+    load0 = os.getloadavg()[0]
     rv = (await client.list(PODS, {"limit": 1}))["metadata"]["resourceVersion"]
     created: dict[str, float] = {}
     running: dict[str, float] = {}
@@ -206,12 +292,22 @@ async def one_run(client: RESTClient, run: int, n: int, kpid: int, idle: float, 
         created[name] = time.monotonic()
         await client.create(PODS, body)
 
+    cpu0 = cpu_snapshot(pids, data_dir)
     t0 = time.monotonic()
     await asyncio.gather(*(create(i) for i in range(n)))
     await asyncio.wait_for(all_running.wait(), 120)
+    cpu1 = cpu_snapshot(pids, data_dir)
+    procs = runtime_processes(data_dir)
+    new_shims = [p for p in procs["shim"] if p not in shims_before]
+    shims_cpu = sum(cpu_seconds(p) for p in new_shims)  # all of it since they forked: they are new
     latencies = [running[p] - created[p] for p in created]
     binding = [bound[p] - created[p] for p in created]
     all_running_s = max(running.values()) - t0
+    used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    supervision = used["kubelet_children"] + used["spawner"] + shims_cpu
+    total = sum(v for k, v in used.items() if k not in ("kubelet_children", "spawner")) + supervision
+    mem = [smaps_kib(p) for p in new_shims]
+    spawner_pss = sum(smaps_kib(p)["Pss"] for p in procs["spawner"])
 
     await asyncio.sleep(2)  # let the status writes and the first probes settle
     cpu0, w0 = cpu_seconds(kpid), time.monotonic()
@@ -231,24 +327,69 @@ async def one_run(client: RESTClient, run: int, n: int, kpid: int, idle: float, 
     processes_gone_s = time.monotonic() - t1
     return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "max": max(latencies),
             "bound_p50": percentile(binding, 50), "bound_p99": percentile(binding, 99),
-            "all_running": all_running_s, "kubelet_cpu_pct": cpu_pct, "kubelet_rss_mib": rss / 2**20,
+            "all_running": all_running_s, "load_avg_1m": load0,
+            "cpu_ms_per_pod_kubelet": used["kubelet"] * 1000 / n,
+            "cpu_ms_per_pod_supervision": supervision * 1000 / n,
+            "cpu_ms_per_pod_apiserver": used["apiserver"] * 1000 / n,
+            "cpu_ms_per_pod_scheduler": used.get("scheduler", 0.0) * 1000 / n,
+            "cpu_ms_per_pod_total": total * 1000 / n,
+            "shim_rss_mib": sum(m["Rss"] for m in mem) / 1024 / max(1, len(mem)),
+            "shim_pss_mib": (sum(m["Pss"] for m in mem) + spawner_pss) / 1024 / max(1, len(mem)),
+            "shim_uss_mib": sum(m["USS"] for m in mem) / 1024 / max(1, len(mem)),
+            "kubelet_cpu_pct": cpu_pct, "kubelet_rss_mib": rss / 2**20,
             "shims": shims, "shims_rss_mib": shims_rss / 2**20, "delete_all": delete_s,
             "processes_gone": processes_gone_s}
 
 
-async def bench(port: int, data_dir: str, log_path: str, n: int, runs: int, idle: float) -> list[dict[str, Any]]:
-    client = RESTClient(load_kubeconfig(os.path.join(data_dir, "admin.kubeconfig")))
+class Variant:
+    """One server under test: a label, a source tree and a pod network, with its data dir and client."""
+
+    def __init__(self, label: str, source: str, network: str) -> None:
+        self.label, self.source, self.network = label, source, network
+        self.tmp = tempfile.mkdtemp(prefix="kyb-bench-pods-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.log_path = os.path.join(self.tmp, "server.log")
+        self.proc: subprocess.Popen | None = None
+        self.client: RESTClient | None = None
+        self.results: list[dict[str, Any]] = []
+
+    @property
+    def name(self) -> str:
+        return f"{self.label}/{self.network}"
+
+    def start(self) -> None:
+        self.proc, _ = start_server(self.data_dir, self.log_path, self.network, self.source)
+
+    async def connect(self) -> None:
+        self.client = RESTClient(load_kubeconfig(os.path.join(self.data_dir, "admin.kubeconfig")))
+        await wait_node_ready(self.client)
+
+    def stop(self, keep: bool) -> None:
+        if self.proc is not None:
+            stop_server(self.proc)
+        if (left := kill_leftovers(self.data_dir)):
+            print(f"{self.name}: killed {left} container shims left running", file=sys.stderr)
+        if not keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+async def bench(variants: list[Variant], n: int, runs: int, idle: float) -> None:
+    """Alternate the variants' runs: run 0 of each, then run 1 of each, ..."""
     try:
-        await wait_node_ready(client)
-        results = []
+        for v in variants:
+            await v.connect()
         for run in range(runs):
-            r = await one_run(client, run, n, kubelet_pid(log_path), idle, data_dir)
-            print(f"run {run}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                             for k, v in r.items()), flush=True)
-            results.append(r)
-        return results
+            for v in variants:
+                assert v.client is not None and v.proc is not None
+                pids = component_pids(v.log_path, v.proc.pid)
+                r = await one_run(v.client, run, n, pids, idle, v.data_dir)
+                print(f"{v.name} run {run}: " + ", ".join(
+                    f"{k}={x:.3f}" if isinstance(x, float) else f"{k}={x}" for k, x in r.items()), flush=True)
+                v.results.append(r)
     finally:
-        await client.close()
+        for v in variants:
+            if v.client is not None:
+                await v.client.close()
 
 
 def main() -> int:
@@ -259,17 +400,26 @@ def main() -> int:
     ap.add_argument("--json", default="")
     ap.add_argument("--keep", action="store_true", help="keep the data dir (server.log) for inspection")
     ap.add_argument("--pod-network", default="host", help="host, bridge, or both in one run: host,bridge")
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=SOURCE_DIR",
+                    help="also run a server from another source tree, alternating runs with this tree's")
     args = ap.parse_args()
+    sources = [("now", ROOT)] + [tuple(c.split("=", 1)) for c in args.compare]  # type: ignore[misc]
+    if args.compare and "bridge" in args.pod_network:
+        ap.error("--compare runs servers side by side: host network only (two node bridges would collide)")
     medians: dict[str, dict[str, float]] = {}
-    out: dict[str, Any] = {"pods": args.pods}
+    out: dict[str, Any] = {"pods": args.pods, "load_avg_start": os.getloadavg()}
     for network in [n.strip() for n in args.pod_network.split(",") if n.strip()]:
-        results = run_one_network(args, network)
-        medians[network] = {k: statistics.median(r[k] for r in results) for k in results[0]}
-        out[network] = {"runs": results, "median": medians[network]}
-    print(f"median of {args.runs} runs, {args.pods} pods, {platform.python_version()} on {os.cpu_count()} cpus:")
-    print(f"  {'':16} " + " ".join(f"{n:>10}" for n in medians))
+        variants = [Variant(label, source, network) for label, source in sources]
+        run_variants(args, variants)
+        for v in variants:
+            medians[v.name] = {k: statistics.median(r[k] for r in v.results) for k in v.results[0]}
+            out[v.name] = {"source": os.path.abspath(v.source), "runs": v.results, "median": medians[v.name]}
+    out["load_avg_end"] = os.getloadavg()
+    print(f"median of {args.runs} runs, {args.pods} pods, {platform.python_version()} on {os.cpu_count()} cpus, "
+          f"load average {out['load_avg_start'][0]:.2f} at start, {out['load_avg_end'][0]:.2f} at end:")
+    print(f"  {'':28} " + " ".join(f"{n:>14}" for n in medians))
     for k in next(iter(medians.values())):
-        print(f"  {k:16} " + " ".join(f"{m[k]:10.3f}" for m in medians.values()))
+        print(f"  {k:28} " + " ".join(f"{m[k]:14.3f}" for m in medians.values()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
@@ -277,26 +427,34 @@ def main() -> int:
 
 
 def run_one_network(args: argparse.Namespace, network: str) -> list[dict[str, Any]]:
-    data_dir = tempfile.mkdtemp(prefix="kyb-bench-pods-")
-    log_path = os.path.join(data_dir, "server.log")
+    """This tree's server alone on one pod network (args: pods, runs, idle, keep); the results of its runs."""
+    variant = Variant("now", ROOT, network)
+    run_variants(args, [variant])
+    return variant.results
+
+
+def run_variants(args: argparse.Namespace, variants: list[Variant]) -> None:
+    network = variants[0].network
     with open("/proc/sys/net/ipv4/ip_forward") as f:
         forward = f.read().strip()
-    proc, port = start_server(os.path.join(data_dir, "data"), log_path, network)
     try:
-        print(f"pod network {network}:", flush=True)
-        return asyncio.run(bench(port, os.path.join(data_dir, "data"), log_path, args.pods, args.runs, args.idle))
+        for v in variants:
+            v.start()
+        print(f"pod network {network}: " + ", ".join(f"{v.label} from {v.source}" for v in variants), flush=True)
+        asyncio.run(bench(variants, args.pods, args.runs, args.idle))
     finally:
-        stop_server(proc)
-        if (left := kill_leftovers(os.path.join(data_dir, "data"))):
-            print(f"killed {left} container shims left running", file=sys.stderr)
+        for v in variants:
+            v.stop(keep=True)
         if network == "bridge":
             from kybernetes.kubelet.network.bridge import remove_node_network  # noqa: PLC0415
 
-            asyncio.run(remove_node_network())
+            for v in variants:
+                asyncio.run(remove_node_network(os.path.join(v.data_dir, "kubelet")))
             with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
                 f.write(forward)
         if not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
+            for v in variants:
+                shutil.rmtree(v.tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

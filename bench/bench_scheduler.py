@@ -345,7 +345,11 @@ async def bench(workload: str, w: Workload, args: argparse.Namespace) -> dict[st
 
 
 def run_scheduler_mode(args: argparse.Namespace) -> None:
+    import logging
+
     from kybernetes.scheduler.app import run_scheduler
+    logging.basicConfig(level=os.environ.get("KYB_BENCH_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def main() -> None:
         stop_ev = asyncio.Event()

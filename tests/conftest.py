@@ -69,8 +69,36 @@ class Cluster:
 ISOLATED = ("--disable", "proxy")
 
 
+_CLUSTER_CIDRS: dict[str, str] = {}  # data dir -> the cluster CIDR its server was first started with
+
+
+def free_cluster_cidr() -> str:
+    """A /22 of 198.18.4.0-198.18.127.255 that no route of this machine overlaps, so the pods of each test cluster
+    (and of other test runs on the machine) get addresses of their own; tests that pick a fixed range take it
+    from 198.18.128.0/17."""
+    import ipaddress
+    import random
+
+    out = subprocess.run(["ip", "-o", "-4", "route", "show", "table", "all"], capture_output=True,
+                         text=True).stdout if shutil.which("ip") else ""
+    used = []
+    for line in out.splitlines():
+        words = line.split()
+        dest = words[1] if words[0] in ("blackhole", "local", "broadcast", "unreachable", "prohibit") else words[0]
+        try:
+            net = ipaddress.ip_network(dest, strict=False)
+        except ValueError:
+            continue
+        if net.prefixlen > 16:  # a pinned 198.18.0.0/16 (the default range) covers all and takes none
+            used.append(net)
+    pool = list(ipaddress.ip_network("198.18.0.0/17").subnets(new_prefix=22))[1:]
+    return str(random.choice([c for c in pool if not any(c.overlaps(u) for u in used)] or pool))
+
+
 def start_server_process(data_dir: str, port: int, log_path: str, *extra: str) -> subprocess.Popen:
     log = open(log_path, "ab")
+    if "--cluster-cidr" not in extra:  # a restart on the same data dir keeps its range (nodes keep their podCIDRs)
+        extra = ("--cluster-cidr", _CLUSTER_CIDRS.setdefault(os.path.abspath(data_dir), free_cluster_cidr()), *extra)
     return subprocess.Popen(
         [sys.executable, "-m", "kybernetes", "server", "--data-dir", data_dir, "--bind-address", "127.0.0.1",
          "--secure-port", str(port), "--kubelet-port", str(free_port()), *extra],

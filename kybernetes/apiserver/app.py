@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 
-from kybernetes import __version__
 from kybernetes.api import errors
 from kybernetes.apiserver import discovery, virtual
 from kybernetes.apiserver.audit import AUDIT_ID_HEADER
@@ -18,6 +16,7 @@ from kybernetes.apiserver.authn import UserInfo, oidc
 from kybernetes.apiserver.authz import Decision, forbidden, request_attributes
 from kybernetes.apiserver.authz.escalation import current_rbac
 from kybernetes.apiserver.authz.impersonation import impersonate
+from kybernetes.version import version_info
 from kybernetes.apiserver import negotiation as neg
 from kybernetes.apiserver.handlers import ResourceHandlers
 from kybernetes.apiserver.requestinfo import RequestInfo, parse_request_info
@@ -34,23 +33,9 @@ USER_INFO_KEY = web.RequestKey("user_info", UserInfo) if hasattr(web, "RequestKe
 REQUEST_INFO_KEY = web.RequestKey("request_info", RequestInfo) if hasattr(web, "RequestKey") else "request_info"
 AUDIT_KEY = web.RequestKey("audit", object) if hasattr(web, "RequestKey") else "audit"  # a RequestAudit or None
 
-KUBERNETES_GIT_VERSION = "v1.32.0"
 # Subresources proxied by kybernetes.apiserver.proxy: to the node's kubelet, or to pods and services.
 KUBELET_PROXIED = {("", "pods", "log"), ("", "pods", "exec"), ("", "pods", "attach"), ("", "pods", "portforward"),
                    ("", "nodes", "proxy"), ("", "pods", "proxy"), ("", "services", "proxy")}
-
-def version_info() -> dict[str, str]:
-    return {
-        "major": "1", "minor": "32", "gitVersion": f"{KUBERNETES_GIT_VERSION}+kybernetes-{__version__}",
-        "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-11-27T00:00:00Z",
-        "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
-        "platform": f"{platform.system().lower()}/{_arch()}",
-    }
-
-
-def _arch() -> str:
-    m = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
 
 
 def _json(obj: Any, status: int = 200, content_type: str = "application/json") -> web.Response:

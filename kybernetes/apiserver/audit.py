@@ -1,4 +1,8 @@
-"""Auditing: an audit.k8s.io/v1 Policy picks each request's level; Events go as JSON lines to a rotated log."""
+"""Auditing: an audit.k8s.io/v1 Policy picks each request's level; Events go as JSON lines to a rotated log.
+
+Code serving a request adds annotations to its audit event with add_annotations() (upstream's
+audit.AddAuditAnnotation): admission plugins do, through the record of the request being served (a context
+variable set when the request's record begins)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +28,7 @@ LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 WRITE_VERBS = ("create", "update", "patch")
 AUDIT_ID_HEADER = "Audit-ID"
+_LEVEL_ORDER = {level: i for i, level in enumerate(LEVELS)}
 
 
 class PolicyError(ValueError):
@@ -287,6 +294,7 @@ class RequestAudit:
         self.received = time.time()
         self.config: RequestAuditConfig | None = None
         self.annotations: dict[str, str] = {}
+        self.leveled_annotations: dict[str, tuple[str, str]] = {}  # key -> (value, least level that shows it)
         self.event: dict[str, Any] = {
             "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "None", "auditID": self.audit_id,
             "stage": "", "requestURI": request_uri, "verb": ri.verb, "user": {},
@@ -313,6 +321,22 @@ class RequestAudit:
         self.annotations["authorization.k8s.io/decision"] = decision
         self.annotations["authorization.k8s.io/reason"] = reason
 
+    def add_annotation(self, key: str, value: str, level: str = "Metadata") -> None:
+        """Annotate the events still to come; shown when the request's level is at least `level`. As upstream,
+        the first value of a key stays (a different later one is logged and dropped)."""
+        if self.done:
+            return
+        have = self.annotations.get(key, self.leveled_annotations.get(key, (None,))[0])
+        if have is not None:
+            if have != value:
+                log.warning("audit annotation %s of %s already set to %r; %r dropped", key, self.audit_id, have,
+                            value)
+            return
+        if level == "Metadata":
+            self.annotations[key] = value
+        else:
+            self.leveled_annotations[key] = (value, level)
+
     def response_started(self) -> None:
         """Long-running requests (watches) log ResponseStarted when their headers go out."""
         if self.ri.verb == "watch" and not self.started:
@@ -336,6 +360,8 @@ class RequestAudit:
             if isinstance(obj, dict):
                 self.event["responseObject"] = _strip_managed_fields(obj) if cfg.omit_managed_fields else obj
         self._emit("Panic" if panic else "ResponseComplete", code=code)
+        if _current.get() is self:
+            _current.set(None)
 
     def _evaluate(self, user: str, groups: tuple[str, ...]) -> None:
         ri = self.ri
@@ -354,9 +380,31 @@ class RequestAudit:
         ev["stageTimestamp"] = _timestamp(time.time())
         if code is not None:
             ev["responseStatus"] = {"metadata": {}, "code": code}
-        if self.annotations:
-            ev["annotations"] = dict(self.annotations)
+        annotations = dict(self.annotations)
+        for key, (value, level) in self.leveled_annotations.items():
+            if _LEVEL_ORDER[cfg.level] >= _LEVEL_ORDER.get(level, 0):
+                annotations[key] = value
+        if annotations:
+            ev["annotations"] = annotations
         self.auditor.backend.write(ev)
+
+
+_current: ContextVar[RequestAudit | None] = ContextVar("kybernetes_request_audit", default=None)
+
+
+def current() -> RequestAudit | None:
+    """The audit record of the request being served in this context, if it is audited."""
+    return _current.get()
+
+
+def add_annotations(annotations: Mapping[str, str], levels: Mapping[str, str] | None = None) -> None:
+    """Add annotations to the audit event of the request being served (no-op when it is not audited); `levels`
+    names, per key, a level below which the annotation is left out (Metadata when absent)."""
+    record = _current.get()
+    if record is None:
+        return
+    for key, value in annotations.items():
+        record.add_annotation(key, value, (levels or {}).get(key, "Metadata"))
 
 
 def _json_or_none(body: Any) -> Any:
@@ -378,9 +426,11 @@ class Auditor:
     def begin(self, request: Any, ri: Any) -> RequestAudit:
         peer = request.remote or ""
         xff = [s.strip() for s in request.headers.get("X-Forwarded-For", "").split(",") if s.strip()]
-        return RequestAudit(self, method=request.method, request_uri=request.path_qs, ri=ri,
-                            source_ips=xff + ([peer] if peer and peer not in xff else []),
-                            user_agent=request.headers.get("User-Agent", ""))
+        record = RequestAudit(self, method=request.method, request_uri=request.path_qs, ri=ri,
+                              source_ips=xff + ([peer] if peer and peer not in xff else []),
+                              user_agent=request.headers.get("User-Agent", ""))
+        _current.set(record)  # for add_annotations() from code serving this request (admission plugins)
+        return record
 
     def close(self) -> None:
         self.backend.close()

@@ -1,4 +1,5 @@
-"""Objects every cluster has from its first start: system namespaces, the kubernetes Service, priority classes."""
+"""Objects every cluster has from its first start: system namespaces, the kubernetes Service and its endpoints
+(kept by the lease endpoint reconciler), priority classes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from kybernetes.api import errors
+from kybernetes.apiserver.endpointreconciler import (LEASE_LABEL, LEASE_NAMESPACE, APIServerEndpoint,
+                                                     LeaseEndpointReconciler, endpoint_slice_objects, endpoints_object)
 from kybernetes.apiserver.rest import RequestContext
 
 if TYPE_CHECKING:
@@ -35,6 +38,8 @@ async def _ensure(server: APIServer, group: str, version: str, plural: str, name
     except errors.StatusError as e:
         if e.code != 409:
             raise
+        # another apiserver starting beside us created it: see it in our cache before anything relies on it
+        await server.cache.wait_fresh()
 
 
 async def _put(server: APIServer, group: str, version: str, plural: str, namespace: str, obj: dict[str, Any]) -> None:
@@ -70,20 +75,73 @@ async def bootstrap(server: APIServer) -> None:
         "spec": {"type": "ClusterIP", "clusterIP": server.ips.kubernetes_ip, "sessionAffinity": "None",
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": cfg.secure_port}]},
     })
-    address = cfg.advertise_address
-    await _put(server, "", "v1", "endpoints", "default", {
-        "apiVersion": "v1", "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                     "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [{"addresses": [{"ip": address}],
-                     "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}]}],
-    })
-    await _put(server, "discovery.k8s.io", "v1", "endpointslices", "default", {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                     "labels": {"kubernetes.io/service-name": "kubernetes",
-                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
-        "addressType": "IPv6" if ":" in address else "IPv4",
-        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-        "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}],
-    })
+
+
+async def publish_kubernetes_endpoints(server: APIServer, endpoints: list[APIServerEndpoint]) -> None:
+    """Write the `kubernetes` Endpoints and EndpointSlice(s) listing `endpoints` (unchanged objects are not written)."""
+    await _put(server, "", "v1", "endpoints", "default", endpoints_object(endpoints))
+    slices = endpoint_slice_objects(endpoints)
+    for obj in slices:
+        await _put(server, "discovery.k8s.io", "v1", "endpointslices", "default", obj)
+    # slices of a port no apiserver uses any more
+    info = server.registry.get("discovery.k8s.io", "v1", "endpointslices")
+    assert info is not None
+    wanted = {obj["metadata"]["name"] for obj in slices}
+    prefix = info.key("default", "kubernetes-")
+    for key, obj in list(server.cache.cache_for(info.storage_prefix).objects.items()):
+        name = obj["metadata"]["name"]
+        if key.startswith(prefix) and name not in wanted and \
+                (obj["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == "kubernetes":
+            try:
+                await server.rest.delete(info, "default", name, {}, _ctx())
+            except errors.StatusError as e:
+                if e.code != 404:
+                    raise
+
+
+class APIServerLeases:
+    """The reconciler's leases, read from this apiserver's cache and written through its own storage path."""
+
+    def __init__(self, server: APIServer) -> None:
+        self.server = server
+        info = server.registry.get("coordination.k8s.io", "v1", "leases")
+        assert info is not None
+        self.info = info
+
+    async def list(self) -> list[dict[str, Any]]:
+        cache = self.server.cache.cache_for(self.info.storage_prefix)
+        return [o for o in cache.list(self.info.key(LEASE_NAMESPACE, ""))
+                if (o["metadata"].get("labels") or {}).get(LEASE_LABEL) == "true"]
+
+    async def put(self, lease: dict[str, Any]) -> None:
+        await _put(self.server, "coordination.k8s.io", "v1", "leases", LEASE_NAMESPACE, lease)
+
+    async def delete(self, name: str, resource_version: str) -> None:
+        try:
+            await self.server.rest.delete(self.info, LEASE_NAMESPACE, name,
+                                          {"preconditions": {"resourceVersion": resource_version}}, _ctx())
+        except errors.StatusError as e:
+            if e.code not in (404, 409):  # gone, or renewed after all
+                raise
+
+
+def endpoint_reconciler(server: APIServer) -> LeaseEndpointReconciler | None:
+    """The reconciler of --endpoint-reconciler-type ('lease'; 'none': the endpoints are left to the admin)."""
+    cfg = server.config
+    if cfg.endpoint_reconciler_type == "none":
+        return None
+    if cfg.endpoint_reconciler_type != "lease":
+        raise ValueError(f"unknown endpoint reconciler type {cfg.endpoint_reconciler_type!r} (lease, none)")
+
+    async def publish(endpoints: list[APIServerEndpoint]) -> None:
+        for attempt in range(3):  # another apiserver may be writing the same objects
+            try:
+                await publish_kubernetes_endpoints(server, endpoints)
+                return
+            except errors.StatusError as e:
+                if e.code != 409 or attempt == 2:
+                    raise
+
+    return LeaseEndpointReconciler(leases=APIServerLeases(server), publish=publish,
+                                   endpoint=APIServerEndpoint(cfg.advertise_address, server.port),
+                                   ttl=cfg.endpoint_lease_ttl)

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from kybernetes.api.registry import ResourceInfo
 from kybernetes.storage.interface import Store
+from kybernetes.version import register_build_info
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10,
                     15, 20, 30, 45, 60)
@@ -23,6 +24,7 @@ class APIServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        register_build_info(self.registry)
         labels = ("verb", "group", "version", "resource", "subresource", "scope", "component", "code")
         self.requests = Counter("apiserver_request_total", "Counter of apiserver requests broken out for each "
                                 "verb, group, version, resource, scope, component, and HTTP response code.",

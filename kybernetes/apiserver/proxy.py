@@ -2,7 +2,8 @@
 
 The pod's node comes from spec.nodeName; the kubelet's address from the Node's status.addresses (InternalIP
 first) and its port from status.daemonEndpoints.kubeletEndpoint.Port (10250 by default). The apiserver
-authenticates with its kubelet client certificate (CN kube-apiserver-kubelet-client, O system:masters) and
+authenticates with its kubelet client certificate (CN kube-apiserver-kubelet-client, which kubelets authorize
+through the system:kubelet-api-admin ClusterRole) and
 verifies the kubelet's serving certificate against the cluster CA (not its host name, as nodes are reached by
 address). Logs and plain node proxy requests are streamed chunk by chunk; upgrade requests (WebSocket, SPDY)
 are forwarded with their headers and, once the kubelet answers 101, the two connections are spliced byte for

@@ -19,6 +19,7 @@ from kybernetes.apiserver.authz import AlwaysAllow, Authorizer
 from kybernetes.apiserver.allocators import IPAllocator, PortAllocator
 from kybernetes.apiserver.metrics import APIServerMetrics, InstrumentedStore
 from kybernetes.apiserver.rest import ResourceStore
+from kybernetes.apiserver.snapshots import SnapshotController, SnapshotSchedule
 from kybernetes.apiserver.watchcache import WatchCache
 from kybernetes.storage.interface import Store
 
@@ -80,10 +81,17 @@ class APIServerConfig:
     audit_log_path: str = ""
     audit_log_maxsize: int = 0
     audit_log_maxbackup: int = 0
+    # scheduled snapshots (kybernetes.apiserver.snapshots): --snapshot-cron and friends; None: none taken
+    snapshot_schedule: SnapshotSchedule | None = None
+    # the kubernetes Service's endpoints (kybernetes.apiserver.endpointreconciler): upstream's
+    # --endpoint-reconciler-type (lease, none) and the lease's TTL (renewed every 2/3 of it)
+    endpoint_reconciler_type: str = "lease"
+    endpoint_lease_ttl: float = 15.0
 
     def __post_init__(self) -> None:
-        if not self.advertise_address:
-            self.advertise_address = "127.0.0.1" if self.bind_address in ("127.0.0.1", "localhost") \
+        if not self.advertise_address:  # as upstream: the bind address, unless that is unspecified
+            self.advertise_address = "127.0.0.1" if self.bind_address == "localhost" \
+                else self.bind_address if _is_ip(self.bind_address) and not _is_unspecified(self.bind_address) \
                 else default_advertise_address()
 
 
@@ -112,6 +120,9 @@ class APIServer:
         self.readiness_checks: dict[str, Callable[[], tuple[bool, str]]] = {}
         self.kubeconfig_path = ""
         self._compactor: asyncio.Task[None] | None = None
+        self.snapshots: SnapshotController | None = None
+        self.endpoint_reconciler = None  # an endpointreconciler.LeaseEndpointReconciler once started
+        self._endpoint_task: asyncio.Task[None] | None = None
 
     async def open_storage(self) -> None:
         if self._raw_store is None:
@@ -125,6 +136,11 @@ class APIServer:
 
         self.store = InstrumentedStore(wrap_store(self._raw_store, self.config.encryption_provider_config),
                                        self.metrics)  # type: ignore[assignment]
+
+    @property
+    def local_url(self) -> str:
+        """This apiserver's URL for clients on its own machine (its own components, admin.kubeconfig)."""
+        return f"https://{_local_host(self.config.bind_address)}:{self.port}"
 
     async def start(self) -> None:
         from kybernetes.apiserver.app import build_app
@@ -146,6 +162,10 @@ class APIServer:
                                    plugins=enabled_plugins(self.config.enable_admission_plugins,
                                                            self.config.disable_admission_plugins))
         self.admission.sync_allocators()
+        from kybernetes.apiserver.rangerepair import ServiceRanges
+
+        self.service_ranges = ServiceRanges(self)  # ClusterIPs and NodePorts shared with every apiserver on the store
+        await self.service_ranges.start()
         self.rest = ResourceStore(store=self.store, cache=self.cache, admission=self.admission)
         self.crds = CRDController(self)
         self.crds.sync_all()
@@ -164,6 +184,12 @@ class APIServer:
         sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the bound port when 0 was asked
         if sockets:
             self.port = sockets[0].getsockname()[1]
+        await self._start_endpoint_reconciler()
+        if self.config.snapshot_schedule is not None:
+            self.snapshots = SnapshotController(self.config.snapshot_schedule, data_dir=self.config.data_dir,
+                                                datastore_endpoint=self.config.datastore_endpoint,
+                                                registry=self.metrics.registry)
+            await self.snapshots.start()
         self.ready.set()
         log.info("apiserver listening on https://%s:%d", self.config.bind_address, self.port)
 
@@ -174,13 +200,14 @@ class APIServer:
 
         await ensure_bootstrap_policy(self)
         self.authorizer = build_authorizer(self, parse_modes(self.config.authorization_mode))
+        self.admission.context.extra["authorizer"] = self.authorizer  # the certificates plugins ask it
 
     def ssl_context(self) -> ssl.SSLContext:
         from kybernetes.pki.bootstrap import ensure_pki
 
         cfg = self.config
         if not (cfg.tls_cert_file and cfg.tls_private_key_file):
-            server_url = f"https://127.0.0.1:{cfg.secure_port}"
+            server_url = f"https://{_local_host(cfg.bind_address)}:{cfg.secure_port}"
             paths = ensure_pki(cfg.data_dir, server=server_url, service_ip=self.ips.kubernetes_ip,
                                ips=[cfg.advertise_address] + [s for s in cfg.extra_sans if _is_ip(s)],
                                hostnames=[s for s in cfg.extra_sans if not _is_ip(s)])
@@ -212,9 +239,35 @@ class APIServer:
             checks.update(self.readiness_checks)
         return checks
 
+    async def _start_endpoint_reconciler(self) -> None:
+        """Publish this apiserver in the kubernetes endpoints now, then keep its lease renewed."""
+        from kybernetes.apiserver.bootstrap import endpoint_reconciler
+
+        self.endpoint_reconciler = endpoint_reconciler(self)
+        if self.endpoint_reconciler is not None:
+            await self.endpoint_reconciler.reconcile()
+            self._endpoint_task = asyncio.create_task(self.endpoint_reconciler.run(), name="endpoint reconciler")
+
+    async def _stop_endpoint_reconciler(self) -> None:
+        """Leave the kubernetes endpoints (best effort: a dead storage means the lease expires instead)."""
+        if self._endpoint_task is None or self.endpoint_reconciler is None:
+            return
+        self._endpoint_task.cancel()
+        await asyncio.gather(self._endpoint_task, return_exceptions=True)
+        self._endpoint_task = None
+        try:
+            await asyncio.wait_for(self.endpoint_reconciler.remove(), 5.0)
+        except Exception:  # noqa: BLE001 - shutting down anyway
+            log.warning("could not remove this apiserver from the kubernetes endpoints", exc_info=True)
+
     async def stop(self) -> None:
+        await self._stop_endpoint_reconciler()
+        if self.snapshots is not None:
+            await self.snapshots.stop()
         if self.runner is not None:
             await self.runner.cleanup()
+        if getattr(self, "service_ranges", None) is not None:
+            await self.service_ranges.stop()
         if self.admission is not None:
             await self.admission.close()
         if getattr(self, "crds", None):
@@ -225,6 +278,19 @@ class APIServer:
             await self._raw_store.close()
         if getattr(self, "auditor", None) is not None:
             self.auditor.close()
+
+
+def _is_unspecified(ip: str) -> bool:
+    import ipaddress
+
+    return ipaddress.ip_address(ip).is_unspecified
+
+
+def _local_host(bind_address: str) -> str:
+    """The host of this apiserver's own URL (admin.kubeconfig): its bind address, or loopback when it binds all."""
+    if not _is_ip(bind_address) or _is_unspecified(bind_address):
+        return "127.0.0.1"
+    return f"[{bind_address}]" if ":" in bind_address else bind_address
 
 
 def _is_ip(value: str) -> bool:

@@ -70,10 +70,9 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any], ctx: RequestCont
 
         check_rbac_write(info.plural, obj, None, ctx)
     if gp == ("certificates.k8s.io", "certificatesigningrequests"):
-        spec = obj.setdefault("spec", {})
-        spec["username"] = ctx.user
-        spec["groups"] = list(ctx.groups)
-        obj.pop("status", None)
+        from kybernetes.apiserver import csrstrategy
+
+        csrstrategy.prepare_for_create(obj, user=ctx.user, groups=list(ctx.groups))
     elif gp == ("apiextensions.k8s.io", "customresourcedefinitions"):
         obj.pop("status", None)
     elif gp == ("batch", "jobs"):
@@ -103,13 +102,10 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
     if gp == ("", "services") and subresource == "":
         _patch_allocated_values(new, old)
         _drop_type_dependent_fields(new, old)
-    if gp == ("certificates.k8s.io", "certificatesigningrequests") and subresource == "approval":
-        conditions = (new.get("status") or {}).get("conditions")
-        status = orjson.loads(orjson.dumps(old.get("status") or {}))
-        if conditions is not None:
-            status["conditions"] = conditions
-        new["status"] = status
-        new["spec"] = orjson.loads(orjson.dumps(old.get("spec") or {}))
+    if gp == ("certificates.k8s.io", "certificatesigningrequests"):
+        from kybernetes.apiserver import csrstrategy
+
+        csrstrategy.prepare_for_update(new, old, subresource)
 
 
 def _service_spec(svc: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""`kybernetes killall`: stop every container the node's kubelet left running (they outlive server restarts)."""
+"""`kybernetes killall`: stop every container the node's kubelet left running (they outlive server restarts), and
+remove its pod network."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 from kybernetes.kubelet.runtime.process import ProcessRuntime
 
@@ -26,4 +28,8 @@ async def stop_all_containers(runtime_dir: str) -> int:
             await rt.stop_pod_sandbox(sb.id)
         except Exception:  # noqa: BLE001
             pass
+    if os.geteuid() == 0 and shutil.which("ip"):  # the pods' namespaces, the node bridge, its nft table and routes
+        from kybernetes.kubelet.network.bridge import remove_node_network
+
+        await remove_node_network(os.path.dirname(os.path.abspath(runtime_dir)))
     return running

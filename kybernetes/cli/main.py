@@ -41,6 +41,9 @@ def _add_apiserver_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datastore-endpoint", default="",
                    help="storage: sqlite:///path/state.db (default: <data-dir>/db/state.db)")
     p.add_argument("--tls-san", action="append", default=[], help="extra name or IP for the serving certificate")
+    from kybernetes.cli import apiservers
+
+    apiservers.add_apiserver_flags(p)
     _add_authentication_flags(p)
     p.add_argument("--authorization-mode", default="Node,RBAC",
                    help="ordered authorizers: Node, RBAC, AlwaysAllow, AlwaysDeny (default: %(default)s)")
@@ -50,6 +53,9 @@ def _add_apiserver_flags(p: argparse.ArgumentParser) -> None:
                    help="admission plugins to disable though on by default (comma-separated)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     _add_security_flags(p)
+    from kybernetes.cli.snapshot import add_schedule_flags
+
+    add_schedule_flags(p)
 
 
 def _add_security_flags(p: argparse.ArgumentParser) -> None:
@@ -128,9 +134,19 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
                           authorization_mode=args.authorization_mode, **_authentication_config(args),
                           enable_admission_plugins=list(args.enable_admission_plugins),
                           disable_admission_plugins=list(args.disable_admission_plugins))
+    from kybernetes.cli import apiservers
+
+    for k, v in apiservers.apiserver_config(args).items():
+        setattr(cfg, k, v)
     os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
+    from kybernetes.cli import serverjoin
+
+    join = await serverjoin.prepare(args, cfg.data_dir) if banner else None  # before the PKI and keys are made
     for k, v in _security_config(args, cfg.data_dir, default_encryption=banner).items():
         setattr(cfg, k, v)
+    from kybernetes.cli.snapshot import schedule_from_args
+
+    cfg.snapshot_schedule = schedule_from_args(args)
     server = APIServer(cfg)
     if banner and "kubelet" not in set(args.disable):
         # registered before serving: /readyz never passes before the cluster has a node
@@ -140,6 +156,9 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    if join is not None:
+        await join.publish(encryption_config=cfg.encryption_provider_config, datastore_endpoint=cfg.datastore_endpoint,
+                           advertise=f"https://{cfg.advertise_address}:{server.port}")
     log.info("data dir %s; storage %s", cfg.data_dir, cfg.datastore_endpoint or "sqlite (embedded)")
     log.info("kubeconfig written to %s", server.kubeconfig_path)
     supervisor = None
@@ -155,7 +174,7 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
         if node_check is not None and not await _wait_until(node_check, 60.0):
             log.warning("%s; /readyz fails until it does", node_check()[1])
     if banner:
-        print(f"\nKybernetes {__version__} is serving the Kubernetes API at https://127.0.0.1:{server.port}\n"
+        print(f"\nKybernetes {__version__} is serving the Kubernetes API at {server.local_url}\n"
               f"Point kubectl at it with:\n\n    export KUBECONFIG={server.kubeconfig_path}\n    kubectl get ns\n",
               file=sys.stderr, flush=True)
     await stop.wait()
@@ -192,6 +211,7 @@ async def _wait_until(check: Callable[[], tuple[bool, str]], timeout: float) -> 
 
 async def _start_components(args: argparse.Namespace, server) -> object:  # noqa: ANN001
     """The all-in-one server's other components, each its own process talking HTTPS to the apiserver."""
+    from kybernetes.cli import serverjoin
     from kybernetes.cli.supervise import Supervisor
 
     from kybernetes.pki import components
@@ -199,11 +219,16 @@ async def _start_components(args: argparse.Namespace, server) -> object:  # noqa
     sup = Supervisor()
     disabled = set(args.disable)
     if "scheduler" not in disabled:
-        sup.add("scheduler", ["scheduler", "--kubeconfig", _component_kubeconfig(server, *components.SCHEDULER)])
+        sup.add("scheduler", ["scheduler", "--kubeconfig", _component_kubeconfig(server, *components.SCHEDULER),
+                              *serverjoin.leader_elect_args(args)])
     ca = os.path.join(server.config.data_dir, "pki", "ca.crt")
     if "controller-manager" not in disabled:
         kubeconfig = _component_kubeconfig(server, *components.CONTROLLER_MANAGER)
+        await _sync_controller_roles(server, args.use_service_account_credentials)
         sup.add("controller-manager", ["controller-manager", "--kubeconfig", kubeconfig, "--root-ca-file", ca,
+                                       *serverjoin.leader_elect_args(args),
+                                       "--cluster-cidr", args.cluster_cidr,
+                                       f"--use-service-account-credentials={args.use_service_account_credentials}",
                                        "--node-monitor-grace-period", str(args.node_monitor_grace_period),
                                        "--service-account-private-key-file",
                                        args.service_account_signing_key_file or
@@ -217,27 +242,70 @@ async def _start_components(args: argparse.Namespace, server) -> object:  # noqa
     return sup
 
 
-async def _start_dns(args: argparse.Namespace, server, sup) -> str:  # noqa: ANN001
-    """Publish kube-dns and add the `kybernetes dns` child; its ClusterIP for the kubelet ('' on failure)."""
-    from kybernetes.dns.addon import COREDNS_IDENTITY
-    from kybernetes.dns.cli import prepare_local_dns
+async def _sync_controller_roles(server, per_controller: bool) -> None:  # noqa: ANN001
+    """Without per-controller credentials the controller-manager's identity is bound to every controller role."""
+    from kybernetes.client import RESTClient, load_kubeconfig
+    from kybernetes.controllers.clientbuilder import sync_root_controller_roles
 
     try:
-        ip, dns_args = await prepare_local_dns(
-            admin_kubeconfig=server.kubeconfig_path, dns_kubeconfig=_component_kubeconfig(server, *COREDNS_IDENTITY),
-            service_cidr=server.config.service_cluster_ip_range, node_ip=args.node_ip or server.config.advertise_address)
-    except Exception:  # noqa: BLE001 - the cluster runs without DNS rather than not at all
-        log.exception("cluster DNS not started")
-        return ""
-    sup.add("dns", dns_args)
-    return ip
+        async with RESTClient(load_kubeconfig(server.kubeconfig_path)) as admin:
+            await sync_root_controller_roles(admin, grant=not per_controller)
+    except Exception:  # noqa: BLE001 - the cluster still starts; the log says what the controllers lack
+        log.exception("could not %s the controller roles of system:kube-controller-manager",
+                      "remove" if per_controller else "grant")
+
+
+async def _start_dns(args: argparse.Namespace, server, sup) -> str:  # noqa: ANN001
+    """Publish kube-dns and add the `kybernetes dns` child; its ClusterIP for the kubelet ('' on failure)."""
+    import socket
+
+    from kybernetes.cli.podnet import dns_needs_gateway, node_gateway, publish_kube_dns_service
+    from kybernetes.dns.addon import COREDNS_IDENTITY, cluster_dns_ip
+    from kybernetes.dns.cli import prepare_local_dns
+
+    async def start(address: str) -> str:
+        try:
+            ip, dns_args = await prepare_local_dns(
+                admin_kubeconfig=server.kubeconfig_path,
+                dns_kubeconfig=_component_kubeconfig(server, *COREDNS_IDENTITY),
+                service_cidr=server.config.service_cluster_ip_range, node_ip=address)
+        except Exception:  # noqa: BLE001 - the cluster runs without DNS rather than not at all
+            log.exception("cluster DNS not started")
+            return ""
+        sup.add("dns", dns_args)
+        return ip
+
+    node_ip = args.node_ip or server.config.advertise_address
+    if dns_needs_gateway(args.pod_network, node_ip):
+        # pods cannot reach the node's loopback: serve at the node's bridge gateway once the bridge has it
+        node = args.node_name or socket.gethostname().lower()
+
+        published = asyncio.Event()  # /readyz waits for it: pods started once the cluster is ready resolve names
+        server.readiness_checks["kybernetes/cluster-dns"] = lambda: (
+            published.is_set(), "cluster DNS waits for the node's pod network (its bridge gateway)")
+
+        async def on_gateway() -> None:
+            try:
+                await start(await node_gateway(kubeconfig=server.kubeconfig_path, node_name=node))
+            finally:
+                published.set()
+
+        ip = cluster_dns_ip(server.config.service_cluster_ip_range)
+        try:
+            await publish_kube_dns_service(admin_kubeconfig=server.kubeconfig_path, cluster_ip=ip)
+        except Exception:  # noqa: BLE001 - the cluster runs without DNS rather than not at all
+            log.exception("cluster DNS not published")
+            return ""
+        sup.spawn(on_gateway())
+        return ip
+    return await start(node_ip)
 
 
 def _component_kubeconfig(server, name: str, cn: str, orgs: tuple[str, ...] = ()) -> str:  # noqa: ANN001
     """A kubeconfig for one component's own identity (a client certificate from the cluster CA)."""
     from kybernetes.pki.components import ensure_component_kubeconfig
 
-    return ensure_component_kubeconfig(server.config.data_dir, f"https://127.0.0.1:{server.port}", name, cn, orgs)
+    return ensure_component_kubeconfig(server.config.data_dir, server.local_url, name, cn, orgs)
 
 
 def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: str) -> list[str]:  # noqa: ANN001
@@ -245,6 +313,7 @@ def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: s
     kubeconfig is given, its own identity system:node:<name> (group system:nodes)."""
     import socket
 
+    from kybernetes.pki import components
     from kybernetes.pki.components import kubelet_identity
     from kybernetes.pki.kubelet import ensure_kubelet_pki
 
@@ -257,7 +326,10 @@ def _local_kubelet_args(args: argparse.Namespace, server, kubeconfig: str, ca: s
             "--node-labels", "node-role.kubernetes.io/control-plane=", "--port", str(args.kubelet_port),
             "--tls-cert-file", crt, "--tls-private-key-file", key, "--client-ca-file", ca,
             "--pod-network", args.pod_network, "--cluster-cidr", args.cluster_cidr,
-            "--service-cidr", server.config.service_cluster_ip_range]
+            "--service-cidr", server.config.service_cluster_ip_range] + (
+            # routes to other nodes' pods need a watch of all Nodes: the node's proxy identity may list them
+            ["--network-kubeconfig", _component_kubeconfig(server, *components.PROXY)]
+            if args.pod_network == "bridge" else [])
 
 
 def _choose_server_proxy_mode(args: argparse.Namespace) -> None:
@@ -310,7 +382,11 @@ def cmd_apiserver(args: argparse.Namespace) -> int:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from kybernetes.cli.podnet import settle_pod_network
+
     _choose_server_proxy_mode(args)
+    if "kubelet" not in set(args.disable):
+        settle_pod_network(args)
     return asyncio.run(_serve_apiserver(args, banner=True))
 
 
@@ -337,11 +413,15 @@ def cmd_controller_manager(args: argparse.Namespace) -> int:
 
     opts = ControllerOptions(cluster_cidr=args.cluster_cidr, node_monitor_grace_period=args.node_monitor_grace_period,
                              root_ca_file=args.root_ca_file, allocate_node_cidrs=args.allocate_node_cidrs,
-                             extra={"service_account_private_key_file": args.service_account_private_key_file})
+                             extra={"service_account_private_key_file": args.service_account_private_key_file,
+                                    "cluster_signing_cert_file": args.cluster_signing_cert_file,
+                                    "cluster_signing_key_file": args.cluster_signing_key_file,
+                                    "cluster_signing_duration": args.cluster_signing_duration})
     controllers = [c for c in args.controllers.split(",") if c] if args.controllers else None
     return asyncio.run(_run_until_signal(lambda stop: run_controller_manager(
         kubeconfig=args.kubeconfig, controllers=controllers, leader_elect=args.leader_elect, options=opts,
-        metrics_port=args.secure_port, stop=stop)))
+        metrics_port=args.secure_port, stop=stop,
+        use_service_account_credentials=args.use_service_account_credentials)))
 
 
 def _key_values(items: list[str]) -> dict[str, str]:
@@ -360,7 +440,15 @@ def cmd_kubelet(args: argparse.Namespace) -> int:
 
     opts = KubeletOptions(tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
                           client_ca_file=args.client_ca_file, server_address=args.address,
-                          pod_network=args.pod_network, cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr)
+                          pod_network=args.pod_network, cluster_cidr=args.cluster_cidr, service_cidr=args.service_cidr,
+                          network_kubeconfig=args.network_kubeconfig,
+                          node_status_update_frequency=args.node_status_update_frequency,
+                          node_lease_duration_seconds=args.node_lease_duration_seconds,
+                          node_lease_renew_interval=args.node_lease_duration_seconds / 4)
+    from kybernetes.cli import kubelet_auth
+
+    for k, v in kubelet_auth.options_from(args).items():
+        setattr(opts, k, v)
     if args.cluster_dns:
         opts.cluster_dns = [d for d in args.cluster_dns.split(",") if d]
     return asyncio.run(_run_until_signal(lambda stop: run_kubelet(
@@ -379,54 +467,6 @@ def cmd_killall(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_snapshot_save(args: argparse.Namespace) -> int:
-    from kybernetes.storage import db_path
-    from kybernetes.storage.snapshot import SnapshotError, save_etcd_snapshot, save_snapshot
-
-    if args.datastore_endpoint.startswith(("etcd://", "etcds://")):
-        try:
-            info = asyncio.run(save_etcd_snapshot(args.datastore_endpoint, args.file))
-        except (SnapshotError, OSError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        print(f"etcd snapshot saved at {args.file} (revision {info.revision}, {info.size} bytes)")
-        return 0
-    src = db_path(os.path.abspath(args.data_dir))
-    if not os.path.exists(src):
-        print(f"error: no database at {src}", file=sys.stderr)
-        return 1
-    try:
-        info = save_snapshot(src, args.file)
-    except SnapshotError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"Snapshot saved at {args.file} (revision {info.revision}, {info.size} bytes, sha256 {info.sha256})")
-    from kybernetes.cli.secrets_encrypt import save_keys_beside
-
-    keys = save_keys_beside(os.path.abspath(args.data_dir), args.file)
-    if keys:
-        print(f"Encryption keys saved at {keys}: restore needs them; keep them apart from the snapshot")
-    return 0
-
-
-def cmd_snapshot_restore(args: argparse.Namespace) -> int:
-    from kybernetes.storage.snapshot import SnapshotError, restore_snapshot
-
-    try:
-        info = restore_snapshot(args.file, os.path.abspath(args.data_dir), force=args.force)
-    except (SnapshotError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    from kybernetes.cli.secrets_encrypt import restore_keys_beside
-
-    keys = restore_keys_beside(args.file, os.path.abspath(args.data_dir))
-    if keys:
-        print(f"Encryption keys restored into {keys}")
-    print(f"Restored {args.file} (revision {info.revision}) into {os.path.abspath(args.data_dir)}; "
-          "start the server on this data dir")
-    return 0
-
-
 def _add_pod_network_flag(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--pod-network", default=default, choices=["bridge", "host", "auto"],
                    help="pods' network: bridge (a namespace, veth and address from the node's podCIDR per pod; "
@@ -435,9 +475,10 @@ def _add_pod_network_flag(p: argparse.ArgumentParser, default: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from kybernetes.apiserver.server import default_data_dir
+    from kybernetes.cli.version import version_text
 
     parser = argparse.ArgumentParser(prog="kybernetes", description="Kubernetes, written in Python.")
-    parser.add_argument("--version", action="version", version=f"kybernetes {__version__} (Kubernetes v1.32)")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("server", help="run a single-node cluster: every control-plane component and a local node",
@@ -451,10 +492,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kubelet-port", type=int, default=10250, help="port of the local kubelet's HTTPS server")
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                    help="passed to the controller-manager: seconds without a node heartbeat before NotReady")
+    p.add_argument("--use-service-account-credentials", type=_bool_flag, nargs="?", const=True, default=True,
+                   help="passed to the controller-manager: each controller as its own kube-system ServiceAccount "
+                        "(default: true)")
     p.add_argument("--proxy-mode", default="", choices=["", "userspace", "nftables"],
                    help="mode of the local proxy (default: nftables as root with nft, else userspace)")
     p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (the proxy masquerades others)")
-    _add_pod_network_flag(p, default="host")
+    _add_pod_network_flag(p, default="auto")
+    from kybernetes.cli import serverjoin
+
+    serverjoin.add_flags(p)
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("apiserver", help="run the Kubernetes API server",
@@ -484,6 +531,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root-ca-file", default="", help="CA published as the kube-root-ca.crt ConfigMap")
     p.add_argument("--service-account-private-key-file", default="",
                    help="PEM private key signing the tokens of service-account-token Secrets")
+    p.add_argument("--cluster-signing-cert-file", default="",
+                   help="CA certificate csrsigning issues kubernetes.io/* certificates with (default: --root-ca-file)")
+    p.add_argument("--cluster-signing-key-file", default="",
+                   help="its private key (default: the .key file beside the certificate)")
+    p.add_argument("--cluster-signing-duration", type=float, default=365 * 24 * 3600.0,
+                   help="seconds the certificates csrsigning issues are valid at most (default: one year)")
+    p.add_argument("--use-service-account-credentials", type=_bool_flag, nargs="?", const=True, default=False,
+                   help="run each controller as its own kube-system ServiceAccount, with a token from the "
+                        "TokenRequest API (default: false, as upstream; `server` turns it on)")
     p.add_argument("--secure-port", type=int, default=0, help="port of /healthz and /metrics (0: none)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_controller_manager)
@@ -506,9 +562,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert-file", default="", help="serving certificate of the kubelet server")
     p.add_argument("--tls-private-key-file", default="", help="its key")
     p.add_argument("--client-ca-file", default="", help="CA that signs the certificates of clients (the apiserver)")
-    _add_pod_network_flag(p, default="host")
+    from kybernetes.cli import kubelet_auth
+
+    kubelet_auth.add_flags(p)
+    _add_pod_network_flag(p, default="auto")
     p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (traffic leaving it is masqueraded)")
     p.add_argument("--service-cidr", default="198.19.0.0/16", help="the service CIDR (not masqueraded)")
+    p.add_argument("--network-kubeconfig", default="",
+                   help="kubeconfig of an identity that may list/watch Nodes (e.g. the node's kube-proxy): with it "
+                        "the bridge network routes to other nodes' podCIDRs (host-gw)")
+    p.add_argument("--node-status-update-frequency", type=float, default=10.0,
+                   help="seconds between computations of the node's status (default: %(default)s)")
+    p.add_argument("--node-lease-duration-seconds", type=int, default=40,
+                   help="the node Lease's duration; renewed every quarter of it, as upstream (default: %(default)s)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_kubelet)
 
@@ -549,33 +615,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=default_data_dir())
     p.set_defaults(func=cmd_killall)
 
-    snap = sub.add_parser("snapshot", help="save or restore a snapshot of the cluster's storage")
-    ssub = snap.add_subparsers(dest="snapshot_command", metavar="ACTION")
-    s = ssub.add_parser("save", help="write a consistent snapshot while the server runs")
-    s.add_argument("file")
-    s.add_argument("--data-dir", default=default_data_dir())
-    s.add_argument("--datastore-endpoint", default="", help="an etcd:// datastore: save etcd's own snapshot")
-    s.set_defaults(func=cmd_snapshot_save)
-    r = ssub.add_parser("restore", help="restore a snapshot into a data dir (server stopped)")
-    r.add_argument("file")
-    r.add_argument("--data-dir", default=default_data_dir())
-    r.add_argument("--force", action="store_true", help="replace an existing database")
-    r.set_defaults(func=cmd_snapshot_restore)
-    snap.set_defaults(func=lambda a: (snap.print_help(), 1)[1])
+    from kybernetes.cli import snapshot, version
+
+    snapshot.add_parser(sub, default_data_dir())
+    version.add_parser(sub)
 
     from kybernetes.cli import secrets_encrypt
 
     secrets_encrypt.add_parser(sub, default_data_dir())
+    from kybernetes.cli import agent, token
+
+    agent.add_parser(sub, default_data_dir())
+    token.add_parser(sub, default_data_dir())
+    from kybernetes.cli import apiservers
+
+    apiservers.add_client_flags(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from kybernetes.cli import apiservers
+
+    apiservers.apply_client_flags(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
     _setup_logging(getattr(args, "v", 2) or 2)
+    if getattr(args, "v", None) is not None:  # a long-running component
+        from kybernetes.version import log_version
+
+        log_version(args.command, log)
     return int(args.func(args) or 0)
 
 

@@ -35,6 +35,7 @@ class Component:
     restarts: int = 0
     task: asyncio.Task[None] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    restart_requested: bool = False
 
 
 class Supervisor:
@@ -43,11 +44,22 @@ class Supervisor:
     def __init__(self) -> None:
         self.components: list[Component] = []
         self._stopping = False
+        self._started = False
+        self._helpers: list[asyncio.Task[None]] = []
 
     def add(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.components.append(Component(name, args, env=env or {}))
+        """Add a component; one added after start() starts at once."""
+        c = Component(name, args, env=env or {})
+        self.components.append(c)
+        if self._started and not self._stopping:
+            c.task = asyncio.create_task(self._keep_running(c), name=f"supervise-{c.name}")
+
+    def spawn(self, coro) -> None:  # noqa: ANN001 - a coroutine that may add() once what it waits for exists
+        """Run `coro` beside the components (cancelled by stop())."""
+        self._helpers.append(asyncio.create_task(coro))
 
     async def start(self) -> None:
+        self._started = True
         for c in self.components:
             c.task = asyncio.create_task(self._keep_running(c), name=f"supervise-{c.name}")
 
@@ -64,12 +76,26 @@ class Supervisor:
             code = await c.proc.wait()
             if self._stopping:
                 return
+            if c.restart_requested:  # restart(): at once, not a crash
+                c.restart_requested = False
+                log.info("restarting %s", c.name)
+                continue
             if asyncio.get_running_loop().time() - started > 60:
                 backoff = 1.0
             c.restarts += 1
             log.warning("%s exited with %s; restarting in %.0fs", c.name, code, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def restart(self, name: str) -> None:
+        """Stop the component `name` (SIGTERM to its process group); it is started again at once."""
+        for c in self.components:
+            if c.name == name and c.proc is not None and c.proc.returncode is None:
+                c.restart_requested = True
+                try:
+                    os.killpg(c.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
 
     async def _relay(self, c: Component) -> None:
         assert c.proc is not None and c.proc.stdout is not None
@@ -82,6 +108,9 @@ class Supervisor:
 
     async def stop(self, timeout: float = 10.0) -> None:
         self._stopping = True
+        for t in self._helpers:
+            t.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
         procs = [c.proc for c in self.components if c.proc and c.proc.returncode is None]
         for p in procs:
             try:

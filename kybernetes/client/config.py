@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from kybernetes.client.auth import TokenSource
+
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -35,9 +37,26 @@ class ClientConfig:
     namespace: str = "default"
     user_agent: str = "kybernetes/0.1"
     extra: dict[str, Any] = field(default_factory=dict)
+    token_source: TokenSource | None = None  # refreshing bearer tokens (kybernetes.client.auth); wins over the rest
+    # client-side load balancing (kybernetes.client.loadbalancer): further apiservers besides `server`, and
+    # whether to learn the live ones from the `kubernetes` Endpoints every discovery_interval seconds
+    servers: list[str] = field(default_factory=list)
+    discover_servers: bool = False
+    discovery_interval: float = 30.0
+
+    def all_servers(self) -> list[str]:
+        """`server` first, then the other configured apiservers."""
+        return list(dict.fromkeys([self.server, *(s.rstrip("/") for s in self.servers)]))
+
+    @property
+    def load_balanced(self) -> bool:
+        """True when the client must choose among apiservers (one server without discovery: no balancer)."""
+        return self.discover_servers or any(s.rstrip("/") != self.server for s in self.servers)
 
     def bearer_token(self) -> str | None:
         """The token to send; re-read from token_file each time so rotated tokens are picked up."""
+        if self.token_source is not None:
+            return self.token_source.token()
         if self.token_file:
             try:
                 with open(self.token_file) as f:
@@ -114,6 +133,30 @@ def _read(value: str | None, base: str) -> bytes | None:
         return f.read()
 
 
+@dataclass
+class ServerOverrides:
+    """A component's `--server` / `--discover-servers` flags (clientcmd's ConfigOverrides for the server):
+    they replace the kubeconfig's server in every config this process loads."""
+
+    servers: list[str] = field(default_factory=list)
+    discover: bool = False
+
+    def apply(self, config: ClientConfig) -> ClientConfig:
+        if self.servers:
+            config.server, config.servers = self.servers[0], self.servers[1:]
+        config.discover_servers = config.discover_servers or self.discover
+        return config
+
+
+_overrides = ServerOverrides()
+
+
+def set_server_overrides(servers: list[str], *, discover: bool = False) -> None:
+    """Make load_kubeconfig use these apiservers (several: client-side load balancing) and/or discovery."""
+    global _overrides
+    _overrides = ServerOverrides([s.strip().rstrip("/") for s in servers if s.strip()], discover)
+
+
 def _data_or_file(entry: dict[str, Any], data_key: str, file_key: str, base: str) -> bytes | None:
     if entry.get(data_key):
         return base64.b64decode(entry[data_key])
@@ -139,7 +182,7 @@ def load_kubeconfig(path: str | None = None, context: str | None = None) -> Clie
     token_file = user.get("tokenFile")
     if token_file and not os.path.isabs(token_file):
         token_file = os.path.join(ubase, token_file)
-    return ClientConfig(
+    return _overrides.apply(ClientConfig(
         server=cluster["server"].rstrip("/"),
         ca_data=_data_or_file(cluster, "certificate-authority-data", "certificate-authority", cbase),
         cert_data=_data_or_file(user, "client-certificate-data", "client-certificate", ubase),
@@ -151,7 +194,7 @@ def load_kubeconfig(path: str | None = None, context: str | None = None) -> Clie
         insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify", False)),
         tls_server_name=cluster.get("tls-server-name"),
         namespace=ctx.get("namespace") or "default",
-    )
+    ))
 
 
 def in_cluster_config(sa_dir: str = SERVICE_ACCOUNT_DIR) -> ClientConfig:

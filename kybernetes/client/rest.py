@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +13,10 @@ import aiohttp
 import orjson
 
 from kybernetes.client.config import ClientConfig
+from kybernetes.client.loadbalancer import (DEFAULT_CONNECT_TIMEOUT, DISCONNECT_ERRORS, IDEMPOTENT_METHODS,
+                                            LoadBalancer, servers_from_endpoints)
+
+log = logging.getLogger(__name__)
 
 PATCH_CONTENT_TYPES = {
     "json": "application/json-patch+json",
@@ -87,14 +93,23 @@ def _params(params: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
+KUBERNETES_ENDPOINTS = "/api/v1/namespaces/default/endpoints"
+
+
 class RESTClient:
-    """One connection pool to one apiserver. Use as `async with RESTClient(config) as c:` or call close()."""
+    """One connection pool to the apiserver (or, with several servers or discovery in the config, to the one a
+    LoadBalancer picks). Use as `async with RESTClient(config) as c:` or call close()."""
 
     def __init__(self, config: ClientConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.config = config
         self.timeout = timeout
         self._ssl = config.ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        # None for one server without discovery: requests go straight to config.server, as they always did
+        self._lb = LoadBalancer(config.all_servers(), refresh_interval=config.discovery_interval) \
+            if config.load_balanced else None
+        self._discovery: asyncio.Task[None] | None = None
+        self._discover_by_list = False
 
     async def __aenter__(self) -> RESTClient:
         return self
@@ -103,6 +118,10 @@ class RESTClient:
         await self.close()
 
     async def close(self) -> None:
+        if self._discovery is not None:
+            self._discovery.cancel()
+            await asyncio.gather(self._discovery, return_exceptions=True)
+            self._discovery = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -137,20 +156,24 @@ class RESTClient:
             data = body.encode()
         else:
             data = orjson.dumps(body)
-        session = self._get_session()
-        async with session.request(method, self.config.server + path, params=_params(params), data=data,
-                                   headers=self._headers(content_type if data is not None else None),
-                                   timeout=aiohttp.ClientTimeout(total=self.timeout),
-                                   **self._request_kwargs()) as resp:
-            raw = await resp.read()
-            if resp.status >= 300:
-                raise ApiError.from_body(resp.status, raw)
-            if not raw:
-                return {}
-            try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return {"raw": raw.decode(errors="replace")}
+        source = self.config.token_source
+        for attempt in (1, 2):
+            if source is not None:
+                await source.ensure_fresh()
+            status, raw = await self._send(method, path, params=_params(params), data=data,
+                                           headers=self._headers(content_type if data is not None else None))
+            if status == 401 and source is not None and attempt == 1:
+                source.invalidate()  # a rejected token (its service account recreated, say): fetch one, retry once
+                continue
+            break
+        if status >= 300:
+            raise ApiError.from_body(status, raw)
+        if not raw:
+            return {}
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {"raw": raw.decode(errors="replace")}
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self.request("GET", path, params=params)
@@ -187,15 +210,19 @@ class RESTClient:
         q["watch"] = "true"
         timeout_s = q.get("timeoutSeconds")
         read_timeout = float(timeout_s) + 30.0 if timeout_s is not None else None
-        session = self._get_session()
-        async with session.get(self.config.server + path, params=_params(q), headers=self._headers(),
-                               timeout=aiohttp.ClientTimeout(total=None, connect=self.timeout,
-                                                             sock_read=read_timeout),
-                               **self._request_kwargs()) as resp:
+        source = self.config.token_source
+        if source is not None:
+            await source.ensure_fresh()
+        server, resp = await self._open_watch(path, params=_params(q), headers=self._headers(),
+                                              timeout=aiohttp.ClientTimeout(total=None, connect=self.timeout,
+                                                                            sock_read=read_timeout))
+        async with resp:
             if resp.status >= 300:
+                if resp.status == 401 and source is not None:
+                    source.invalidate()
                 raise ApiError.from_body(resp.status, await resp.read())
             buf = bytearray()
-            async for chunk in resp.content.iter_any():
+            async for chunk in self._chunks(server, resp):
                 start = 0
                 buf += chunk
                 while (nl := buf.find(b"\n", start)) >= 0:
@@ -206,3 +233,75 @@ class RESTClient:
                 del buf[:start]
             if bytes(buf).strip():
                 yield orjson.loads(bytes(buf))
+
+    # --- the connection layer: which apiserver a request goes to ------------------------------------------------
+    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, bytes]:
+        """One request/response exchange: (status, body), failing over between apiservers when balanced."""
+        if self._lb is None:
+            return await self._exchange(self.config.server, method, path, kwargs)
+        self._start_discovery()
+        return await self._lb.call(lambda server: self._exchange(server, method, path, kwargs),
+                                   idempotent=method in IDEMPOTENT_METHODS)
+
+    async def _exchange(self, server: str, method: str, path: str, kwargs: dict[str, Any]) -> tuple[int, bytes]:
+        timeout = aiohttp.ClientTimeout(total=self.timeout) if self._lb is None else \
+            aiohttp.ClientTimeout(total=self.timeout, sock_connect=DEFAULT_CONNECT_TIMEOUT)
+        async with self._get_session().request(method, server + path, timeout=timeout, **kwargs,
+                                               **self._request_kwargs()) as resp:
+            return resp.status, await resp.read()
+
+    async def _open_watch(self, path: str, *, timeout: aiohttp.ClientTimeout,
+                          **kwargs: Any) -> tuple[str, aiohttp.ClientResponse]:
+        """The response of a watch request, its headers read; with several apiservers, from the first that answers."""
+        session = self._get_session()
+        if self._lb is None:
+            return self.config.server, await session.get(self.config.server + path, timeout=timeout, **kwargs,
+                                                          **self._request_kwargs())
+        self._start_discovery()
+        timeout = aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect, sock_read=timeout.sock_read,
+                                        sock_connect=DEFAULT_CONNECT_TIMEOUT)
+
+        async def open_on(server: str) -> tuple[str, aiohttp.ClientResponse]:
+            return server, await session.get(server + path, timeout=timeout, **kwargs, **self._request_kwargs())
+        return await self._lb.call(open_on, idempotent=True)
+
+    def _chunks(self, server: str, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        if self._lb is None:
+            return resp.content.iter_any()
+        return self._balanced_chunks(server, resp)
+
+    async def _balanced_chunks(self, server: str, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """The stream's chunks; a stream cut off marks its server failed, so the re-watch goes elsewhere."""
+        assert self._lb is not None
+        try:
+            async for chunk in resp.content.iter_any():
+                yield chunk
+        except DISCONNECT_ERRORS as e:
+            self._lb.mark_failed(server, e)
+            raise
+
+    def _start_discovery(self) -> None:
+        if self.config.discover_servers and self._discovery is None and self._lb is not None:
+            self._discovery = asyncio.get_running_loop().create_task(self._lb.refresh_forever(self._discover),
+                                                                      name="apiserver discovery")
+
+    async def _discover(self) -> list[str] | None:
+        """The live apiservers from the `kubernetes` Endpoints (get, or list where only that is allowed, as for
+        kube-proxy); None when this client may read neither."""
+        scheme = self.config.server.partition("://")[0] or "https"
+        if not self._discover_by_list:
+            try:
+                return servers_from_endpoints(await self.get(f"{KUBERNETES_ENDPOINTS}/kubernetes"), scheme)
+            except ApiError as e:
+                if e.code != 403:
+                    raise
+                self._discover_by_list = True
+        try:
+            listing = await self.list(KUBERNETES_ENDPOINTS, {"fieldSelector": "metadata.name=kubernetes"})
+        except ApiError as e:
+            if e.code != 403:
+                raise
+            log.info("may not read the kubernetes endpoints: apiservers are not discovered (%s)", e)
+            return None
+        items = listing.get("items") or []
+        return servers_from_endpoints(items[0], scheme) if items else []

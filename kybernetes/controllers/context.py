@@ -42,12 +42,15 @@ class ControllerOptions:
 
 @dataclass
 class ControllerContext:
-    """Shared by all controllers of one controller-manager process."""
+    """Shared by all controllers of one controller-manager process, but for `client` and `recorder_factory`:
+    each controller gets its own (its ServiceAccount's identity with --use-service-account-credentials)."""
 
     client: RESTClient
     informers: SharedInformerFactory
     recorder_factory: Any  # (component: str) -> EventRecorder
     options: ControllerOptions = field(default_factory=ControllerOptions)
+    # more clients by name (kybernetes.controllers.clientbuilder); `client` is already this controller's own
+    client_builder: Any = None
 
     def recorder(self, component: str) -> EventRecorder:
         return self.recorder_factory(component)

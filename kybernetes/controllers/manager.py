@@ -1,6 +1,7 @@
-"""The controller-manager process: picks controllers by upstream's --controllers syntax, shares one client,
-informer factory and event broadcaster between them, optionally leads through a Lease, and serves /healthz
-and /metrics (work-queue depth, adds and retries per controller)."""
+"""The controller-manager process: picks controllers by upstream's --controllers syntax, shares one informer
+factory between them (under its own identity), gives each controller the client it writes through (its own
+ServiceAccount's with --use-service-account-credentials, see clientbuilder), optionally leads through a Lease,
+and serves /healthz and /metrics (work-queue depth, adds and retries per controller)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +21,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from kybernetes.client import LeaderElector, RESTClient, SharedInformerFactory, load_kubeconfig
 from kybernetes.client.record import EventBroadcaster, recorder_factory
 from kybernetes.controllers.base import QueueWorker
+from kybernetes.controllers.clientbuilder import (ControllerClientBuilder, DynamicControllerClientBuilder,
+                                                  SimpleControllerClientBuilder, default_user_agent)
 from kybernetes.controllers.context import Controller, ControllerContext, ControllerOptions
+from kybernetes.version import register_build_info
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,52 @@ CONTROLLERS: dict[str, tuple[str, str]] = {
     "statefulset": ("kybernetes.controllers.statefulset", "CONTROLLER"),
     "ttl-after-finished": ("kybernetes.controllers.ttlafterfinished", "CONTROLLER"),
     "resourcequota": ("kybernetes.controllers.resourcequota", "CONTROLLER"),
+    "csrapproving": ("kybernetes.controllers.certificates.approver", "CONTROLLER"),
+    "csrsigning": ("kybernetes.controllers.certificates.signer", "CONTROLLER"),
+    "csrcleaner": ("kybernetes.controllers.certificates.cleaner", "CONTROLLER"),
+    "bootstrapsigner": ("kybernetes.controllers.certificates.bootstrapsigner", "CONTROLLER"),
+    "tokencleaner": ("kybernetes.controllers.certificates.tokencleaner", "CONTROLLER"),
 }
 DISABLED_BY_DEFAULT: frozenset[str] = frozenset()
+# controller -> the kube-system ServiceAccount it runs as with --use-service-account-credentials (upstream's names;
+# each is bound to the ClusterRole system:controller:<account>). The token controller keeps the root identity, as
+# upstream starts it with the root client builder ("tokens-controller").
+SERVICE_ACCOUNTS: dict[str, str] = {
+    "replicaset": "replicaset-controller",
+    "replicationcontroller": "replication-controller",
+    "deployment": "deployment-controller",
+    "garbagecollector": "generic-garbage-collector",
+    "namespace": "namespace-controller",
+    "nodelifecycle": "node-controller",
+    "nodeipam": "node-controller",
+    "endpoint": "endpoint-controller",
+    "endpointslice": "endpointslice-controller",
+    "endpointslicemirroring": "endpointslicemirroring-controller",
+    "serviceaccount": "service-account-controller",
+    "root-ca-cert-publisher": "root-ca-cert-publisher",
+    "podgc": "pod-garbage-collector",
+    "clusterrole-aggregation": "clusterrole-aggregation-controller",
+    "job": "job-controller",
+    "cronjob": "cronjob-controller",
+    "daemonset": "daemon-set-controller",
+    "statefulset": "statefulset-controller",
+    "ttl-after-finished": "ttl-after-finished-controller",
+    "resourcequota": "resourcequota-controller",
+    "csrapproving": "certificate-controller",
+    "csrsigning": "certificate-controller",
+    "csrcleaner": "certificate-controller",
+    "bootstrapsigner": "bootstrap-signer",
+    "tokencleaner": "token-cleaner",
+}
+ROOT_CLIENT_NAMES: dict[str, str] = {"serviceaccount-token": "tokens-controller"}
+
+
+def client_name(controller: str) -> tuple[str, bool]:
+    """(name, is_service_account) of the client `controller` writes through: its ServiceAccount's name, or the
+    user-agent suffix of a controller that keeps the root identity."""
+    if controller in SERVICE_ACCOUNTS:
+        return SERVICE_ACCOUNTS[controller], True
+    return ROOT_CLIENT_NAMES.get(controller, controller), False
 
 
 def _workers_for(name: str, options: ControllerOptions) -> int:
@@ -124,21 +173,45 @@ class WorkqueueCollector:
 
 
 class ControllerManager:
-    """Builds and runs the selected controllers on one client and informer factory."""
+    """Builds and runs the selected controllers on one informer factory (read as the root identity); each
+    controller writes through the client `client_builder` gives it (the root credentials by default)."""
 
     def __init__(self, client: RESTClient, *, controllers: list[str] | None = None,
-                 options: ControllerOptions | None = None) -> None:
+                 options: ControllerOptions | None = None,
+                 client_builder: ControllerClientBuilder | None = None) -> None:
         self.client = client
         self.options = options or ControllerOptions()
         self.names = enabled_controllers(controllers)
         self.informers = SharedInformerFactory(client)
         self.broadcaster: EventBroadcaster = recorder_factory(client)
+        self.client_builder: ControllerClientBuilder = client_builder or SimpleControllerClientBuilder(client.config)
+        self.root_builder = SimpleControllerClientBuilder(client.config)
         self.context = ControllerContext(client=client, informers=self.informers,
-                                         recorder_factory=self.broadcaster, options=self.options)
+                                         recorder_factory=self.broadcaster, options=self.options,
+                                         client_builder=self.client_builder)
+        self._broadcasters: dict[str, EventBroadcaster] = {}
         self.controllers: dict[str, Controller] = {}
         self.registry = CollectorRegistry()
+        register_build_info(self.registry)
         self.registry.register(WorkqueueCollector(self.controllers))  # type: ignore[arg-type]
         self.ready = False
+
+    def context_for(self, controller: str) -> ControllerContext:
+        """The shared context with the controller's own client and an event recorder writing through it."""
+        name, is_sa = client_name(controller)
+        builder = self.client_builder if is_sa else self.root_builder
+        client = builder.client(name)
+        if name not in self._broadcasters:
+            self._broadcasters[name] = recorder_factory(client)
+        return replace(self.context, client=client, recorder_factory=self._broadcasters[name])
+
+    async def prepare_credentials(self) -> None:
+        """Create the controllers' ServiceAccounts and fetch their first tokens (failures are retried on use)."""
+        names = sorted({client_name(c)[0] for c in self.names if client_name(c)[1]})
+        results = await asyncio.gather(*(self.client_builder.prepare(n) for n in names), return_exceptions=True)
+        for name, result in zip(names, results):
+            if isinstance(result, BaseException):
+                log.warning("credentials of controller account %s not ready yet: %s", name, result)
 
     def build(self) -> None:
         for name in self.names:
@@ -146,13 +219,14 @@ class ControllerManager:
             if cls is None:
                 continue
             try:
-                self.controllers[name] = cls(self.context)
+                self.controllers[name] = cls(self.context_for(name))
             except Exception:  # noqa: BLE001 - one broken controller must not stop the others
                 log.exception("starting controller %s failed", name)
         log.info("controllers: %s", ", ".join(self.controllers) or "(none)")
 
     async def run(self) -> None:
         """Build, start informers, wait for their first lists, run every controller until cancelled."""
+        await self.prepare_credentials()
         self.build()
         self.informers.start()
         while not await self.informers.wait_for_cache_sync(timeout=30.0):
@@ -182,6 +256,10 @@ class ControllerManager:
 
     async def close(self) -> None:
         await self.broadcaster.aclose()
+        for b in self._broadcasters.values():
+            await b.aclose()
+        await self.client_builder.close()
+        await self.root_builder.close()
 
 
 async def _start_http(manager: ControllerManager, port: int, bind_address: str) -> web.AppRunner:
@@ -208,12 +286,17 @@ async def _start_http(manager: ControllerManager, port: int, bind_address: str) 
 async def run_controller_manager(*, kubeconfig: str, controllers: list[str] | None = None,
                                  leader_elect: bool = False, options: ControllerOptions | None = None,
                                  metrics_port: int = 0, stop: asyncio.Event | None = None,
-                                 bind_address: str = "127.0.0.1") -> None:
+                                 bind_address: str = "127.0.0.1",
+                                 use_service_account_credentials: bool = False) -> None:
     """Run kube-controller-manager until `stop` is set (or cancelled). With leader_elect, controllers run only
-    while this process holds the Lease kube-system/kube-controller-manager; losing it raises RuntimeError."""
+    while this process holds the Lease kube-system/kube-controller-manager; losing it raises RuntimeError.
+    With use_service_account_credentials each controller writes as its own kube-system ServiceAccount."""
     stop = stop or asyncio.Event()
-    client = RESTClient(load_kubeconfig(kubeconfig))
-    manager = ControllerManager(client, controllers=controllers, options=options)
+    config = load_kubeconfig(kubeconfig)
+    config.user_agent = default_user_agent()
+    client = RESTClient(config)
+    builder = DynamicControllerClientBuilder(client) if use_service_account_credentials else None
+    manager = ControllerManager(client, controllers=controllers, options=options, client_builder=builder)
     runner = await _start_http(manager, metrics_port, bind_address) if metrics_port > 0 else None
     if leader_elect:
         identity = f"{socket.gethostname()}_{uuid.uuid4()}"

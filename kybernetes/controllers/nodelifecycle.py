@@ -271,12 +271,14 @@ class NodeLifecycleController:
             for q in self.zone_queues.values():
                 q.pending.pop(gone, None)
         zone_statuses: dict[str, list[str | None]] = {}
+        checked: dict[str, Obj] = {}
         for node in nodes:
-            node = await self.update_health(node, now)
+            node = checked[node["metadata"]["name"]] = await self.update_health(node, now)
             zone_statuses.setdefault(zone_key(node), []).append(ready_status(node))
         self.handle_disruption(zone_statuses)
-        for node in nodes:
-            await self.sync_taints(self.nodes.store.get(node["metadata"]["name"]) or node)
+        for name, node in checked.items():
+            # the newer of the informer's copy and the one update_health wrote (the informer may lag behind it)
+            await self.sync_taints(_newer(self.nodes.store.get(name), node))
 
     async def update_health(self, node: Obj, now: float) -> Obj:
         h = self.observe(node, now)
@@ -453,3 +455,11 @@ def _taint_set(taints: list[Obj]) -> set[tuple[str, str, str]]:
 
 
 CONTROLLER = NodeLifecycleController
+
+
+def _newer(cached: Obj | None, written: Obj) -> Obj:
+    """The copy of a node with the higher resourceVersion (cached may be None: the node was just deleted)."""
+    if cached is None:
+        return written
+    rv = lambda o: int(o["metadata"].get("resourceVersion") or 0)  # noqa: E731
+    return cached if rv(cached) >= rv(written) else written

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from kybernetes.version import register_build_info
+
 # CoreDNS's buckets: 0.25 ms doubling up to about 8 s.
 DURATION_BUCKETS = tuple(0.00025 * 2 ** i for i in range(16))
 # Type labels CoreDNS keeps; every other type is counted as "other".
@@ -22,6 +24,7 @@ class DNSMetrics:
         self.server = server
         self.registry = CollectorRegistry()
         r = self.registry
+        register_build_info(r)
         self.requests = Counter("coredns_dns_requests", "Counter of DNS requests made per zone, protocol and family.",
                                 ["server", "zone", "proto", "family", "type"], registry=r)
         self.responses = Counter("coredns_dns_responses", "Counter of response status codes.",

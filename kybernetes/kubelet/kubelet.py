@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from kybernetes.client.config import load_kubeconfig
@@ -30,12 +31,14 @@ from kybernetes.kubelet.probes import ProbeManager
 from kybernetes.kubelet.runtime.interface import (LABEL_CONTAINER_NAME, LABEL_POD_UID, RUNTIME_READY,
                                                   ContainerFilter, ContainerRuntime,
                                                   PodSandboxFilter)
+from kybernetes.kubelet.status import needs_sync
 from kybernetes.kubelet.sync import NodeInfo, PodSyncer, PodSyncState
 from kybernetes.kubelet.volumes import VolumeManager
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 HOUSEKEEPING_PERIOD = 2.0
+ALLOCATABLE_TTL = 10.0  # seconds a reading of the node's allocatable (/proc/meminfo, statvfs) is reused
 
 
 def make_runtime(kind: str, root_dir: str, node_ip: str, options: KubeletOptions) -> ContainerRuntime:
@@ -82,28 +85,34 @@ class Kubelet:
         self.node_informer = None
         self.routes = None
         if self.network.name != netplugin.HOST:
-            from kybernetes.kubelet.network.routes import HostGatewayRoutes  # noqa: PLC0415
+            from kybernetes.kubelet.network.hostgw import HostGatewaySync  # noqa: PLC0415
 
-            # its own Node only: the Node authorizer lets a kubelet read no other (see _network_loop)
+            # its own Node only: the Node authorizer lets a kubelet read no other; routes to the other nodes'
+            # pods come from a watch of all Nodes under options.network_kubeconfig (network/hostgw.py)
             self.node_informer = self.informers.informer_for("", "v1", "nodes",
                                                              field_selector=f"metadata.name={node_name}")
-            self.routes = HostGatewayRoutes(node_name, self.options.cluster_cidr)
+            if self.options.network_kubeconfig:
+                self.routes = HostGatewaySync(kubeconfig=self.options.network_kubeconfig, node_name=node_name,
+                                              cluster_cidr=self.options.cluster_cidr)
+            else:
+                log.info("no network kubeconfig: no routes to other nodes' pods (host-gw) are kept")
         self._network_dirty = asyncio.Event()
         from kybernetes.client.record import EventBroadcaster  # noqa: PLC0415
 
         self.broadcaster = EventBroadcaster(client, host=node_name)
         self.recorder = self.broadcaster.new_recorder("kubelet")
+        self._allocatable_cache: tuple[float, dict[str, str]] | None = None
         self.node_status = NodeStatusManager(
             client, node_name=node_name, node_ip=self.node_ip, root_dir=self.root_dir, options=self.options,
             port=server_port, kube_reserved=kube_reserved, system_reserved=system_reserved, labels=node_labels,
             taints=register_with_taints, readiness=self._runtime_readiness, pressure=self._pressure,
             network=self.network.ready if self.network.name != netplugin.HOST else None)
         self.volumes = VolumeManager(self.root_dir, get=self.get_object, request_token=self.request_token,
-                                     allocatable=self.node_status.allocatable)
+                                     allocatable=self._allocatable)
         self.probes = ProbeManager(runtime, get_pod=self.pod_manager.get, on_change=self._wake, event=self.event)
         log_dir = self.options.log_dir or os.path.join(self.root_dir, "logs", "pods")
         self.syncer = PodSyncer(runtime=runtime, client=client, volumes=self.volumes, probes=self.probes,
-                                options=self.options, node=NodeInfo(node_name, self.node_ip, self.node_status.allocatable),
+                                options=self.options, node=NodeInfo(node_name, self.node_ip, self._allocatable),
                                 get_object=self.get_object, services=self.service_informer.store.list,
                                 event=self.event, log_dir=log_dir, network=self.network)
         self.workers = PodWorkers(self._sync, resync=self.options.sync_frequency)
@@ -173,6 +182,13 @@ class Kubelet:
             raise
         return (resp.get("status") or {}).get("token")
 
+    def _allocatable(self) -> dict[str, str]:
+        """The node's allocatable for env and volumes of each container, read at most every ALLOCATABLE_TTL."""
+        now = time.monotonic()
+        if self._allocatable_cache is None or now - self._allocatable_cache[0] > ALLOCATABLE_TTL:
+            self._allocatable_cache = (now, self.node_status.allocatable())
+        return dict(self._allocatable_cache[1])
+
     def _wake(self, uid: str) -> None:
         self.workers.update(uid)
 
@@ -230,6 +246,12 @@ class Kubelet:
             return
         self.workers.update(pod["metadata"]["uid"])
 
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        if not needs_sync(old, new) and staticpods.ANNOTATION_MIRROR not in (new["metadata"].get("annotations") or {}):
+            self.pod_manager.set_api_pod(new)  # its next sync reads this copy
+            return
+        self._on_pod(new)
+
     def _on_pod_delete(self, pod: Obj) -> None:
         self.pod_manager.delete_api_pod(pod)
         if staticpods.ANNOTATION_MIRROR not in (pod["metadata"].get("annotations") or {}):
@@ -282,12 +304,8 @@ class Kubelet:
             await asyncio.sleep(HOUSEKEEPING_PERIOD)
 
     async def _network_loop(self) -> None:
-        """Keep the bridge on this node's podCIDR and the host-gw routes on the other nodes' (from Node objects).
-
-        The informer holds only this node (a kubelet may not list the others), so routes.sync only removes
-        routes to nodes gone; routes to other nodes need an informer of all Nodes under an identity allowed
-        to list them."""
-        assert self.node_informer is not None and self.routes is not None
+        """Keep the bridge on this node's podCIDR (from its own Node object)."""
+        assert self.node_informer is not None
         while True:
             await self._network_dirty.wait()
             self._network_dirty.clear()
@@ -302,7 +320,6 @@ class Kubelet:
                         await self.node_status.update_status()  # NetworkUnavailable=False (and its taint) now
                         for uid in self.pod_manager.uids():  # pods waiting for the network
                             self.workers.update(uid)
-                await self.routes.sync(nodes)
             except Exception:  # noqa: BLE001 - again on the next Node change
                 log.exception("pod network")
                 await asyncio.sleep(1.0)
@@ -340,7 +357,7 @@ class Kubelet:
     # ------------------------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Start every loop; returns once the node is registered and the pod list is known."""
-        self._pod_handler = self.pod_informer.add_event_handler(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
+        self._pod_handler = self.pod_informer.add_event_handler(on_add=self._on_pod, on_update=self._on_pod_update,
                                             on_delete=self._on_pod_delete)
         spawn = lambda coro, name: self._tasks.append(asyncio.create_task(coro, name=name))  # noqa: E731
         spawn(self.node_status.run(), "kubelet-node-status")
@@ -353,6 +370,8 @@ class Kubelet:
                                                  on_update=lambda old, new: self._network_dirty.set(),
                                                  on_delete=lambda n: self._network_dirty.set())
             spawn(self._network_loop(), "kubelet-network")
+            if self.routes is not None:
+                spawn(self.routes.run(), "kubelet-host-gw-routes")
         if self.pod_manifest_path:
             spawn(self._static_loop(), "kubelet-static-pods")
         await self.node_status.registered.wait()
@@ -400,6 +419,9 @@ class Kubelet:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.workers.stop()
         self.probes.stop_all()
+        close = getattr(self.runtime, "close", None)
+        if close is not None:
+            close()  # the process runtime's shim spawner; containers and their shims keep running
         await self.informers.shutdown()
         await self.broadcaster.aclose()
 

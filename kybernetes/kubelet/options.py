@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KUBELET_VERSION = "v1.32.0"
+from kybernetes.version import GIT_VERSION
+
+KUBELET_VERSION = GIT_VERSION  # nodeInfo.kubeletVersion (kubeProxyVersion stays empty: deprecated, KEP-4004)
 DEFAULT_MAX_PODS = 110
 
 
@@ -40,8 +42,20 @@ class KubeletOptions:
     tls_private_key_file: str = ""
     client_ca_file: str = ""
     server_address: str = "0.0.0.0"
+    # Who may use the 10250 API (upstream authentication.anonymous.enabled, authentication.webhook.*,
+    # authorization.mode, authorization.webhook.*): bearer tokens are checked by TokenReview and requests authorized
+    # by SubjectAccessReview for nodes/<subresource> (kybernetes.kubelet.server.auth); "AlwaysAllow" skips that.
+    authentication_anonymous_enabled: bool = False
+    authentication_webhook_enabled: bool = True
+    authentication_webhook_cache_ttl: float = 120.0
+    authorization_mode: str = "Webhook"
+    authorization_webhook_cache_authorized_ttl: float = 300.0
+    authorization_webhook_cache_unauthorized_ttl: float = 30.0
     # Pod network (kybernetes/kubelet/network): "bridge" (a namespace, veth and address per pod), "host" (pods
     # share the node's network) or "auto" (bridge on Linux as root, host elsewhere; the choice is logged).
     pod_network: str = "host"
     cluster_cidr: str = "198.18.0.0/16"
     service_cidr: str = "198.19.0.0/16"
+    # kubeconfig of an identity that may list/watch all Nodes (the node's proxy credential under `server`): with
+    # it the bridge network keeps routes to the other nodes' podCIDRs (host-gw); "" = pods reach this node's only
+    network_kubeconfig: str = ""

@@ -256,8 +256,12 @@ def ready_condition(spec: Obj, containers_ready: Obj, conditions: list[Obj]) -> 
 
 
 def pod_conditions(spec: Obj, old_conditions: list[Obj], init_statuses: list[Obj], statuses: list[Obj],
-                   phase: str, sandbox_ready: bool, now: str) -> list[Obj]:
-    """The kubelet's conditions, the others kept from the old status; lastTransitionTime kept if unchanged."""
+                   phase: str, sandbox_ready: bool, now: str, written: list[Obj] | None = None) -> list[Obj]:
+    """The kubelet's conditions, the others kept from the old status; lastTransitionTime kept if unchanged.
+
+    `written` are the conditions of the status this kubelet last wrote: newer than the informer's copy of the pod
+    until the watch delivers it, so they give the transition times (else a sync in between would write new
+    times, and the next one the old ones back)."""
     containers_ready = containers_ready_condition(spec, init_statuses, statuses, phase)
     computed = [
         _cond("PodReadyToStartContainers", sandbox_ready),
@@ -266,14 +270,40 @@ def pod_conditions(spec: Obj, old_conditions: list[Obj], init_statuses: list[Obj
         containers_ready,
     ]
     old = {c.get("type"): c for c in old_conditions}
+    own = {c.get("type"): c for c in written or ()}
     out = []
     for c in computed:
-        prev = old.get(c["type"])
-        c["lastProbeTime"] = None
+        prev = own.get(c["type"]) or old.get(c["type"])
         c["lastTransitionTime"] = prev.get("lastTransitionTime") if prev and prev.get("status") == c["status"] \
             and prev.get("lastTransitionTime") else now
         out.append(c)
     if "PodScheduled" not in old:
-        out.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now})
-    out.extend(c for c in old_conditions if c.get("type") not in KUBELET_CONDITIONS)
+        out.append(own.get("PodScheduled") or {"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
+    # No null lastProbeTime: the merge patch of the status would delete it, and the next sync, comparing with the
+    # stored pod, would see a change and write the same status again. Kept conditions likewise lose their nulls.
+    out.extend({k: v for k, v in c.items() if v is not None} for c in old_conditions
+               if c.get("type") not in KUBELET_CONDITIONS)
     return out
+
+
+def _foreign_conditions(status: Obj) -> list[Obj]:
+    """Conditions other components own (readiness gates, DisruptionTarget, ...), as stored (no nulls)."""
+    return [{k: v for k, v in c.items() if v is not None} for c in status.get("conditions") or []
+            if c.get("type") not in KUBELET_CONDITIONS]
+
+
+def needs_sync(old: Obj, new: Obj) -> bool:
+    """Does this update of a pod call for a sync of its worker? (upstream's pod config: a change of the status
+    alone is a reconcile, not a sync.) Most such updates are the echo of the kubelet's own status write. Still a
+    sync: any change outside the status (spec, labels, annotations, deletion), a terminal phase set by another
+    component, and a change of other components' conditions (readiness gates make Ready)."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    old_md, new_md = old.get("metadata") or {}, new.get("metadata") or {}
+    if any(old_md.get(k) != new_md.get(k) for k in old_md.keys() | new_md.keys()
+           if k not in ("resourceVersion", "managedFields")):
+        return True
+    old_status, new_status = old.get("status") or {}, new.get("status") or {}
+    if new_status.get("phase") in (SUCCEEDED, FAILED) and old_status.get("phase") != new_status.get("phase"):
+        return True
+    return _foreign_conditions(old_status) != _foreign_conditions(new_status)

@@ -53,6 +53,7 @@ DEFAULT_GRACE = 30
 TERMINATION_MESSAGE_MAX = 4096
 FALLBACK_LOG_LINES = 80
 ERROR_RETRY = 2.0
+STATUS_WRITES_IN_FLIGHT = 8
 
 DONE = -1.0  # sync result: the worker may exit (the pod is gone and cleaned up)
 
@@ -117,6 +118,9 @@ class PodSyncer:
         self.clock = clock
         self.backoff = Backoff(options.crash_loop_backoff_base, options.crash_loop_backoff_max, clock)
         self.states: dict[str, PodSyncState] = {}
+        # status patches at once: a burst of pods reuses a few connections (no TLS handshake per pod) and their
+        # statuses are written in the order they were computed
+        self._status_slots = asyncio.Semaphore(STATUS_WRITES_IN_FLIGHT)
 
     # ------------------------------------------------------------------------------------------ entry
     async def sync(self, uid: str, pod: Obj | None) -> float | None:
@@ -592,8 +596,9 @@ class PodSyncer:
         md = pod["metadata"]
         name = md["name"]
         try:
-            await self.client.patch(resource_path("", "v1", "pods", md.get("namespace"), name, "status"),
-                                    {"status": status}, "merge")
+            async with self._status_slots:
+                await self.client.patch(resource_path("", "v1", "pods", md.get("namespace"), name, "status"),
+                                        {"status": status}, "merge")
             state.last_status = status
         except ApiError as e:
             if not (e.not_found or e.code == 403):  # 403: the pod is gone (see _terminate)
@@ -615,7 +620,7 @@ class PodSyncer:
             phase = podstatus.FAILED
         now = podstatus.fmt_time(self.clock())
         conditions = podstatus.pod_conditions(spec, old.get("conditions") or [], init_statuses, statuses, phase,
-                                              sandbox_ready, now)
+                                              sandbox_ready, now, (state.last_status or {}).get("conditions"))
         ip, pod_ip = self.node.ip, self.pod_ip(pod)
         status: Obj = {"phase": phase, "conditions": conditions, "hostIP": ip, "hostIPs": [{"ip": ip}],
                        "startTime": state.start_time or old.get("startTime"), "containerStatuses": statuses}

@@ -13,7 +13,9 @@ from kybernetes.pki.certs import issue_client_cert, issue_serving_cert, needs_re
 from kybernetes.pki.files import read_or_none, write_private, write_public
 
 APISERVER_KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
-APISERVER_KUBELET_CLIENT_ORGS = ["system:masters"]
+# no group: kubelets authorize it by SubjectAccessReview through the kube-apiserver-kubelet-admin binding to
+# system:kubelet-api-admin (kybernetes.apiserver.authz.bootstrappolicy), not as a cluster admin
+APISERVER_KUBELET_CLIENT_ORGS: list[str] = []
 NODES_GROUP = "system:nodes"
 
 
@@ -46,7 +48,7 @@ def ensure_kubelet_pki(data_dir: str, node_name: str, ips: list[str], hostnames:
 
 
 def ensure_apiserver_kubelet_client(data_dir: str) -> tuple[str, str]:
-    """The apiserver's client certificate for kubelets (CN kube-apiserver-kubelet-client, O system:masters);
+    """The apiserver's client certificate for kubelets (CN kube-apiserver-kubelet-client, no group);
     returns (cert path, key path)."""
     paths = PKIPaths.under(data_dir)
     ca = load_ca(paths)

@@ -70,7 +70,7 @@ class SchedulerApp:
         for fwk in self.profiles.values():
             plugin_events.update(fwk.events_to_register())
         self.queue = PriorityQueue(less=first.queue_sort_less(), pre_enqueue=self.pre_enqueue,
-                                   plugin_events=plugin_events,
+                                   plugin_events=plugin_events, victims_pending=self.cache.victims_pending,
                                    pod_initial_backoff=cfg.pod_initial_backoff_seconds,
                                    pod_max_backoff=cfg.pod_max_backoff_seconds)
         for fwk in self.profiles.values():

@@ -4,13 +4,13 @@ NodeInfos whose generation changed since the last snapshot."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass
 
 from kybernetes.client.clock import Clock, RealClock
 from kybernetes.scheduler.framework.interface import Node, NodeInfo, Pod, PodInfo
-from kybernetes.scheduler.framework.types import add_pod, new_node_info, new_pod_info, remove_pod, set_node
+from kybernetes.scheduler.framework.types import (add_pod, new_node_info, new_pod_info, next_generation, pod_priority,
+                                                 remove_pod, set_node)
 from kybernetes.scheduler.plugins.imagelocality import normalized_image_name
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ class Snapshot:
         self.have_pods_with_affinity: list[NodeInfo] = []
         self.have_pods_with_required_anti_affinity: list[NodeInfo] = []
         self.generation = 0  # bumped by every update that changed something
+        # how many nodes have taints / spec.unschedulable (0 lets filters pass every node without looking at it)
+        self.num_tainted = 0
+        self.num_unschedulable = 0
+        self.image_names: frozenset[str] = frozenset()  # every (normalized) image some node reports
         self._changes: list[tuple[int, frozenset[str] | None]] = []  # (generation, changed node names or None)
 
     def changed_since(self, generation: int) -> set[str] | None:
@@ -59,11 +63,12 @@ class Snapshot:
         if not self._changes or generation < self._changes[0][0] - 1 or generation > self.generation:
             return None
         out: set[str] = set()
-        for gen, names in self._changes:
-            if gen > generation:
-                if names is None:
-                    return None
-                out |= names
+        for gen, names in reversed(self._changes):
+            if gen <= generation:
+                break
+            if names is None:
+                return None
+            out |= names
         return out
 
     def _record_change(self, names: frozenset[str] | None) -> None:
@@ -87,6 +92,12 @@ class Snapshot:
     def num_nodes(self) -> int:
         return len(self.node_info_list)
 
+    def _count(self, ni: NodeInfo, sign: int) -> None:
+        if ni.taints:
+            self.num_tainted += sign
+        if ni.unschedulable:
+            self.num_unschedulable += sign
+
 
 class Cache:
     """Nodes and the pods placed on them (bound or assumed). Single-threaded: call from the event loop only."""
@@ -97,35 +108,39 @@ class Cache:
         self._nodes: dict[str, NodeInfo] = {}
         self._pods: dict[str, _PodState] = {}
         self._assumed: set[str] = set()
-        self._gen = itertools.count(1)
         self._dirty: set[str] = set()
         self._images: dict[str, tuple[int, set[str]]] = {}  # image -> (size, nodes having it)
         self._node_images: dict[str, set[str]] = {}
+        self._images_changed = True
 
     # -- nodes -----------------------------------------------------------------------------------------------
 
     def _touch(self, ni: NodeInfo, name: str) -> None:
-        ni.generation = next(self._gen)
+        ni.generation = next_generation()
         self._dirty.add(name)
 
     def _set_images(self, name: str, node: Node | None) -> None:
+        before = len(self._images)
+        gone = False
         for image in self._node_images.pop(name, ()):
             size, nodes = self._images[image]
             nodes.discard(name)
             if not nodes:
                 del self._images[image]
-        if node is None:
-            return
-        mine: set[str] = set()
-        for img in (node.get("status") or {}).get("images") or ():
-            for n in img.get("names") or ():
-                image = normalized_image_name(n)
-                mine.add(image)
-                size, nodes = self._images.get(image, (int(img.get("sizeBytes") or 0), set()))
-                nodes.add(name)
-                self._images[image] = (size, nodes)
-        if mine:
-            self._node_images[name] = mine
+                gone = True
+        if node is not None:
+            mine: set[str] = set()
+            for img in (node.get("status") or {}).get("images") or ():
+                for n in img.get("names") or ():
+                    image = normalized_image_name(n)
+                    mine.add(image)
+                    size, nodes = self._images.get(image, (int(img.get("sizeBytes") or 0), set()))
+                    nodes.add(name)
+                    self._images[image] = (size, nodes)
+            if mine:
+                self._node_images[name] = mine
+        if gone or len(self._images) != before:
+            self._images_changed = True  # the set of images some node has changed (Snapshot.image_names)
 
     def add_node(self, node: Node) -> None:
         name = _node_name(node)
@@ -227,6 +242,18 @@ class Cache:
         self._assumed.discard(uid)
         self._drop(st.pod_info.pod, st.node_name)
 
+    def victims_pending(self, node_name: str, priority: int) -> bool:
+        """Whether pods of lower priority than `priority` are terminating on the node (preemption victims on
+        their way out)."""
+        ni = self._nodes.get(node_name)
+        if ni is None:
+            return False
+        for p in ni.pods:
+            pod = p.pod
+            if (pod.get("metadata") or {}).get("deletionTimestamp") and pod_priority(pod) < priority:
+                return True
+        return False
+
     def pod_count(self) -> int:
         return len(self._pods)
 
@@ -254,9 +281,14 @@ class Cache:
         if not self._dirty:
             return
         structural = affinity = False
+        if self._images_changed:
+            snap.image_names = frozenset(self._images)
+            self._images_changed = False
         for name in self._dirty:
             ni = self._nodes.get(name)
             old = snap.node_info_map.get(name)
+            if old is not None:
+                snap._count(old, -1)
             if ni is None or ni.node is None:
                 if old is not None:
                     del snap.node_info_map[name]
@@ -265,6 +297,7 @@ class Cache:
             clone = ni.clone()
             clone.image_states = self._image_states(name)
             snap.node_info_map[name] = clone
+            snap._count(clone, 1)
             if old is None:
                 structural = True
             else:
@@ -285,11 +318,13 @@ class Cache:
     def snapshot(self) -> Snapshot:
         """A fresh snapshot of everything (tests; the scheduler keeps one and updates it)."""
         snap = Snapshot()
+        snap.image_names = frozenset(self._images)
         for name, ni in self._nodes.items():
             if ni.node is not None:
                 clone = ni.clone()
                 clone.image_states = self._image_states(name)
                 snap.node_info_map[name] = clone
+                snap._count(clone, 1)
         snap.node_info_list = list(snap.node_info_map.values())
         snap._index = {ni.name: i for i, ni in enumerate(snap.node_info_list)}
         snap.have_pods_with_affinity = [ni for ni in snap.node_info_list if ni.pods_with_affinity]

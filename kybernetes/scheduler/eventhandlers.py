@@ -8,11 +8,14 @@ from typing import Any
 
 from kybernetes.scheduler.cache import Cache
 from kybernetes.scheduler.framework.interface import ClusterEvent, Node, Pod
+from kybernetes.scheduler.framework.types import pod_requests
 from kybernetes.scheduler.queue import PriorityQueue
 
 ASSIGNED_POD_ADD = ClusterEvent("Pod", "Add")
 ASSIGNED_POD_UPDATE = ClusterEvent("Pod", "Update")
 ASSIGNED_POD_DELETE = ClusterEvent("Pod", "Delete")
+ASSIGNED_POD_SCALE_DOWN = ClusterEvent("Pod", "UpdatePodScaleDown")
+ASSIGNED_POD_LABEL = ClusterEvent("Pod", "UpdatePodLabel")
 NODE_ADD = ClusterEvent("Node", "Add")
 
 
@@ -26,6 +29,25 @@ def terminated(pod: Pod) -> bool:
 
 def _conditions(node: Node) -> dict[str, str]:
     return {c.get("type", ""): c.get("status", "") for c in (node.get("status") or {}).get("conditions") or ()}
+
+
+def _container_resources(pod: Pod) -> list[Any]:
+    spec = pod.get("spec") or {}
+    return [c.get("resources") for c in (*(spec.get("initContainers") or ()), *(spec.get("containers") or ()))]
+
+
+def pod_update_event(old: Pod, new: Pod) -> ClusterEvent:
+    """The event of an assigned pod's update, as upstream names its kinds: requests lowered (UpdatePodScaleDown),
+    labels changed (UpdatePodLabel), or any other Update. Plugins registered for 'Update' get all of them."""
+    if _container_resources(old) != _container_resources(new):
+        before, after = pod_requests(old), pod_requests(new)
+        if (after.milli_cpu < before.milli_cpu or after.memory < before.memory
+                or after.ephemeral_storage < before.ephemeral_storage
+                or any(q < before.scalar.get(k, 0) for k, q in after.scalar.items())):
+            return ASSIGNED_POD_SCALE_DOWN
+    if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+        return ASSIGNED_POD_LABEL
+    return ASSIGNED_POD_UPDATE
 
 
 def node_update_events(old: Node, new: Node) -> list[ClusterEvent]:
@@ -59,7 +81,7 @@ class PodHandler:
         if assigned(pod):
             if not terminated(pod):
                 self.cache.add_pod(pod)
-                self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_ADD)
+                self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_ADD, None, pod)
         elif self.responsible(pod):
             self.queue.add(pod)
 
@@ -69,18 +91,20 @@ class PodHandler:
                 self.queue.delete(old)
             if terminated(new):
                 self.cache.remove_pod(new)
-                self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_DELETE)
+                self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_DELETE, new, None)
+            elif not assigned(old):
+                self.cache.update_pod(old, new)
+                self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_ADD, None, new)
             else:
                 self.cache.update_pod(old, new)
-                self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_ADD if not assigned(old)
-                                                         else ASSIGNED_POD_UPDATE)
+                self.queue.move_all_to_active_or_backoff(pod_update_event(old, new), old, new)
         elif self.responsible(new):
             self.queue.update(old, new)
 
     def on_delete(self, pod: Pod) -> None:
         if assigned(pod):
             self.cache.remove_pod(pod)
-            self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_DELETE)
+            self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_DELETE, pod, None)
         else:
             self.queue.delete(pod)
             if self.on_pending_delete is not None:
@@ -93,12 +117,12 @@ class NodeHandler:
 
     def on_add(self, node: Node) -> None:
         self.cache.add_node(node)
-        self.queue.move_all_to_active_or_backoff(NODE_ADD)
+        self.queue.move_all_to_active_or_backoff(NODE_ADD, None, node)
 
     def on_update(self, old: Node, new: Node) -> None:
         self.cache.update_node(old, new)
         for event in node_update_events(old, new):
-            self.queue.move_all_to_active_or_backoff(event)
+            self.queue.move_all_to_active_or_backoff(event, old, new)
 
     def on_delete(self, node: Node) -> None:
         self.cache.remove_node(node)
@@ -111,11 +135,11 @@ class GenericHandler:
         self.kind, self.queue = kind, queue
 
     def on_add(self, obj: dict[str, Any]) -> None:
-        self.queue.move_all_to_active_or_backoff(ClusterEvent(self.kind, "Add"))
+        self.queue.move_all_to_active_or_backoff(ClusterEvent(self.kind, "Add"), None, obj)
 
     def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         if (old.get("metadata") or {}).get("resourceVersion") != (new.get("metadata") or {}).get("resourceVersion"):
-            self.queue.move_all_to_active_or_backoff(ClusterEvent(self.kind, "Update"))
+            self.queue.move_all_to_active_or_backoff(ClusterEvent(self.kind, "Update"), old, new)
 
     def on_delete(self, obj: dict[str, Any]) -> None:
-        self.queue.move_all_to_active_or_backoff(ClusterEvent(self.kind, "Delete"))
+        self.queue.move_all_to_active_or_backoff(ClusterEvent(self.kind, "Delete"), obj, None)

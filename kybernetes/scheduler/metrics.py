@@ -6,12 +6,15 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from kybernetes.version import register_build_info
+
 _BUCKETS = tuple(0.001 * 2 ** i for i in range(15))  # 1 ms .. 16 s, as upstream's exponential buckets
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        register_build_info(self.registry)
         self.schedule_attempts = Counter(
             "scheduler_schedule_attempts", "Number of attempts to schedule pods, by the result.",
             ["result", "profile"], registry=self.registry)

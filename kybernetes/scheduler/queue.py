@@ -1,24 +1,35 @@
 """The scheduling queue (upstream's PriorityQueue): activeQ ordered by the QueueSort plugin, backoffQ with per-pod
-exponential back-off, unschedulable pods moved back only on cluster events their rejecting plugins registered
-(or after podMaxInUnschedulablePodsDuration), and the nominator of pods waiting for preemption victims to leave."""
+exponential back-off, unschedulable pods moved back only on cluster events their rejecting plugins registered and
+whose QueueingHintFns say may help (or after podMaxInUnschedulablePodsDuration), and the nominator of pods waiting
+for preemption victims to leave.
+
+Beyond upstream: a pod nominated to a node where lower-priority pods are still terminating (its victims) waits
+among the unschedulable pods, unmoved by pod deletions, until those victims are gone (for at most
+MAX_WAIT_FOR_VICTIMS after its nomination): retrying earlier can only fail again, since preemption is not eligible
+while its victims terminate. A pod leaving backoffQ (or activated) in that state is parked there too."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 import itertools
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from kybernetes.client.clock import Clock, RealClock, TimerHandle
-from kybernetes.scheduler.framework.interface import SUCCESS, ClusterEvent, Pod, PodInfo, QueuedPodInfo, Status
-from kybernetes.scheduler.framework.types import new_pod_info
+from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, ClusterEventWithHint, Pod, PodInfo,
+                                                      QueuedPodInfo, QueueingHint, Status, with_hint)
+from kybernetes.scheduler.framework.types import new_pod_info, pod_priority
+
+log = logging.getLogger(__name__)
 
 DEFAULT_POD_INITIAL_BACKOFF = 1.0
 DEFAULT_POD_MAX_BACKOFF = 10.0
 DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION = 300.0
 BACKOFF_FLUSH_PERIOD = 1.0
 UNSCHEDULABLE_FLUSH_PERIOD = 30.0
+MAX_WAIT_FOR_VICTIMS = 30.0  # a nominated pod ignores pod deletions elsewhere at most this long
 
 UNSCHEDULABLE_TIMEOUT = ClusterEvent("*", "UnschedulableTimeout")
 FORCE_ACTIVATE = ClusterEvent("*", "ForceActivate")
@@ -35,6 +46,18 @@ def event_matches(registered: ClusterEvent, fired: ClusterEvent) -> bool:
         return False
     a = registered.action
     return a in ("All", fired.action) or (a == "Update" and fired.action.startswith("Update"))
+
+
+class _Event(NamedTuple):
+    """An occurrence of a cluster event with its objects (for the QueueingHintFns)."""
+
+    event: ClusterEvent
+    old: Any
+    new: Any
+
+
+def _node_name(pod: Any) -> str:
+    return ((pod or {}).get("spec") or {}).get("nodeName") or ""
 
 
 def _uid(pod: Pod) -> str:
@@ -62,19 +85,23 @@ class PriorityQueue:
                  pod_max_backoff: float = DEFAULT_POD_MAX_BACKOFF,
                  pod_max_in_unschedulable: float = DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION,
                  pre_enqueue: Callable[[Pod], Status] | None = None,
-                 plugin_events: dict[str, list[ClusterEvent]] | None = None) -> None:
+                 plugin_events: dict[str, list[ClusterEvent | ClusterEventWithHint]] | None = None,
+                 victims_pending: Callable[[str, int], bool] | None = None) -> None:
         self.less = less
         self.clock = clock or RealClock()
         self.initial_backoff, self.max_backoff = pod_initial_backoff, pod_max_backoff
         self.max_in_unschedulable = pod_max_in_unschedulable
         self.pre_enqueue = pre_enqueue
-        self.plugin_events = plugin_events or {}
+        self.plugin_events: dict[str, list[ClusterEventWithHint]] = {
+            name: [with_hint(e) for e in events] for name, events in (plugin_events or {}).items()}
+        # (node name, priority) -> whether pods of lower priority are terminating there (the scheduler cache)
+        self.victims_pending = victims_pending
         self._active: dict[str, _Entry] = {}
         self._heap: list[_Entry] = []
         self._backoff: dict[str, QueuedPodInfo] = {}
         self._backoff_heap: list[tuple[float, int, str, QueuedPodInfo]] = []
         self._unschedulable: dict[str, QueuedPodInfo] = {}
-        self._in_flight: dict[str, list[ClusterEvent]] = {}
+        self._in_flight: dict[str, list[_Event]] = {}
         self._seq = itertools.count()
         self.scheduling_cycle = 0
         self._wakeup: asyncio.Event | None = None
@@ -82,6 +109,7 @@ class PriorityQueue:
         self._timers: list[TimerHandle] = []
         self._nominated: dict[str, dict[str, PodInfo]] = {}  # node -> uid -> pod
         self._nominated_node: dict[str, str] = {}  # uid -> node
+        self._nominated_at: dict[str, float] = {}  # uid -> when the scheduler nominated it (add_nominated_pod)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -126,7 +154,8 @@ class PriorityQueue:
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _push_active(self, qpi: QueuedPodInfo) -> bool:
-        """To activeQ if PreEnqueue allows, else to the unschedulable pods (gated). True if active."""
+        """To activeQ if PreEnqueue allows, else to the unschedulable pods (gated). A pod waiting for its
+        preemption victims to go is parked among the unschedulable pods too. True if active."""
         uid = _uid(qpi.pod)
         st = self.pre_enqueue(qpi.pod) if self.pre_enqueue is not None else SUCCESS
         if not st.is_success():
@@ -134,6 +163,10 @@ class PriorityQueue:
             self._unschedulable[uid] = qpi
             return False
         qpi.pending_plugins = set()
+        if qpi.unschedulable_plugins and self._waits_for_victims(qpi):
+            log.debug("%s waits for its victims on %s", qpi.pod_info.key, self._nominated_node.get(uid))
+            self._unschedulable[uid] = qpi
+            return False
         entry = _Entry(qpi, self.less)
         self._active[uid] = entry
         heapq.heappush(self._heap, entry)
@@ -177,17 +210,46 @@ class PriorityQueue:
         else:
             self._push_active(qpi)
 
-    def _may_help(self, qpi: QueuedPodInfo, event: ClusterEvent) -> bool:
+    def _may_help(self, qpi: QueuedPodInfo, ev: _Event) -> bool:
+        """upstream's isPodWorthRequeuing: some rejecting plugin registered the event and its QueueingHintFn (if
+        any) says QUEUE for these objects."""
+        event = ev.event
         if event in (UNSCHEDULABLE_TIMEOUT, FORCE_ACTIVATE):
             return True
         plugins = qpi.unschedulable_plugins | qpi.pending_plugins
         if not plugins:
             return True
+        if event.resource == "Pod" and event.action == "Delete" and self._waits_for_victims(qpi):
+            return False
+        pod = qpi.pod
         for name in plugins:
-            for registered in self.plugin_events.get(name, ()):
-                if event_matches(registered, event):
+            registered = self.plugin_events.get(name)
+            if registered is None:
+                return True  # a plugin nobody registered events for: every event may help
+            for reg in registered:
+                if not event_matches(reg.event, event):
+                    continue
+                fn = reg.queueing_hint_fn
+                if fn is None:
+                    return True
+                try:
+                    if fn(pod, ev.old, ev.new) == QueueingHint.QUEUE:
+                        return True
+                except Exception:  # noqa: BLE001 - as upstream: a failing hint requeues the pod
+                    log.exception("queueing hint of %s for %s", name, event)
                     return True
         return False
+
+    def _waits_for_victims(self, qpi: QueuedPodInfo) -> bool:
+        """The pod was nominated (recently) to a node where lower-priority pods are still terminating: it cannot fit
+        before they are gone, and may not preempt again meanwhile."""
+        if self.victims_pending is None or not self._nominated_at:
+            return False
+        uid = _uid(qpi.pod)
+        node = self._nominated_node.get(uid)
+        if node is None or self.clock.now() - self._nominated_at.get(uid, 0.0) > MAX_WAIT_FOR_VICTIMS:
+            return False
+        return self.victims_pending(node, pod_priority(qpi.pod))
 
     # -- API -------------------------------------------------------------------------------------------------
 
@@ -272,21 +334,23 @@ class PriorityQueue:
         qpi.timestamp = self.clock.now()
         if not qpi.unschedulable_plugins and not qpi.pending_plugins:
             self._push_backoff(qpi)
-        elif any(self._may_help(qpi, e) for e in events):
+        elif any(self._may_help(qpi, ev) for ev in events):
             self._push_backoff(qpi)
         else:
             self._unschedulable[uid] = qpi
 
-    def move_all_to_active_or_backoff(self, event: ClusterEvent,
+    def move_all_to_active_or_backoff(self, event: ClusterEvent, old: Any = None, new: Any = None,
                                       pre_check: Callable[[Pod], bool] | None = None) -> int:
-        """Move the unschedulable pods this event may help; returns how many moved."""
+        """Move the unschedulable pods this event (old -> new object) may help; returns how many moved. Pods in
+        flight remember it for add_unschedulable_if_not_present."""
+        ev = _Event(event, old, new)
         for events in self._in_flight.values():
-            events.append(event)
+            events.append(ev)
         if not self._unschedulable:
             return 0
         moved = 0
         for uid, qpi in list(self._unschedulable.items()):
-            if self._may_help(qpi, event) and (pre_check is None or pre_check(qpi.pod)):
+            if self._may_help(qpi, ev) and (pre_check is None or pre_check(qpi.pod)):
                 del self._unschedulable[uid]
                 self._move(qpi)
                 moved += 1
@@ -321,11 +385,19 @@ class PriorityQueue:
     def _update_nominated(self, pi: PodInfo) -> None:
         node = (pi.pod.get("status") or {}).get("nominatedNodeName")
         if node:
-            self.add_nominated_pod(pi, node)
+            self._set_nominated(pi, node)
         elif pi.uid in self._nominated_node:
             self.delete_nominated_pod_if_exists(pi.pod)
 
     def add_nominated_pod(self, pi: PodInfo, node_name: str) -> None:
+        """The scheduler nominated node_name for the pod (its preemption evicted victims there)."""
+        self._set_nominated(pi, node_name)
+        self._nominated_at[pi.uid] = self.clock.now()
+
+    def _set_nominated(self, pi: PodInfo, node_name: str) -> None:
+        if self._nominated_node.get(pi.uid) == node_name:
+            self._nominated[node_name][pi.uid] = pi
+            return
         self.delete_nominated_pod_if_exists(pi.pod)
         self._nominated_node[pi.uid] = node_name
         self._nominated.setdefault(node_name, {})[pi.uid] = pi
@@ -333,11 +405,16 @@ class PriorityQueue:
     def delete_nominated_pod_if_exists(self, pod: Pod) -> None:
         uid = (pod.get("metadata") or {}).get("uid", "")
         node = self._nominated_node.pop(uid, None)
+        self._nominated_at.pop(uid, None)
         if node is not None:
             pods = self._nominated.get(node, {})
             pods.pop(uid, None)
             if not pods:
                 self._nominated.pop(node, None)
+
+    def nominated_node_name(self, uid: str) -> str | None:
+        """The node the pod is nominated to, as this queue knows it (before the pod's status may say so)."""
+        return self._nominated_node.get(uid)
 
     def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
         return list(self._nominated.get(node_name, {}).values())

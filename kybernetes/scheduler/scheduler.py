@@ -94,11 +94,13 @@ class Scheduler:
         host, status, plugins = await self._scheduling_cycle(fwk, state, qpi)
         if host is None:
             result = "error" if status.code == Code.ERROR else "unschedulable"
+            log.debug("%s attempt %d: %s (%s)", pi.key, qpi.attempts, result, status.message())
             if self.metrics is not None:
                 self.metrics.observe_attempt(result, fwk.profile_name, time.perf_counter() - start)
             self.handle_scheduling_failure(fwk, qpi, status, plugins)
             return
         self.queue.done(pi.uid)
+        log.debug("%s attempt %d: assumed on %s", pi.key, qpi.attempts, host)
         self._spawn(self._binding_cycle(fwk, state, qpi, host, start))
 
     async def _scheduling_cycle(self, fwk: Framework, state: CycleState,
@@ -165,7 +167,7 @@ class Scheduler:
                 self.cache.forget_pod(pi)
             except Exception:
                 log.exception("forgetting %s", pi.key)
-            self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_DELETE)
+            self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_DELETE, pi.pod, None)
             if self.metrics is not None:
                 self.metrics.observe_attempt("error", fwk.profile_name, time.perf_counter() - start)
             qpi.pod_info = new_pod_info(

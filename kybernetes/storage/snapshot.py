@@ -84,7 +84,8 @@ def save_snapshot(db_file: str, file: str) -> SnapshotInfo:
                 size += len(chunk)
         info = SnapshotInfo(revision=revision, sha256=digest.hexdigest(), size=size)
         partial = os.path.join(tmp, "snapshot")
-        with open(partial, "wb") as out, open(copy, "rb") as f:
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out, \
+                open(copy, "rb") as f:  # every key of the cluster is in it: readable by its owner only
             out.write(MAGIC + orjson.dumps({"revision": info.revision, "sha256": info.sha256,
                                             "size": info.size}) + b"\n")
             while chunk := f.read(_CHUNK):
@@ -148,11 +149,15 @@ def _read_header(f) -> SnapshotInfo:  # type: ignore[no-untyped-def]
         raise SnapshotError(f"not a kybernetes snapshot (bad header: {exc})") from exc
 
 
-def restore_snapshot(file: str, data_dir: str, *, force: bool = False) -> SnapshotInfo:
+def restore_snapshot(file: str, data_dir: str, *, force: bool = False, bump_revision: int = 0,
+                     mark_compacted: bool = False) -> SnapshotInfo:
     """Lay the snapshot down as data_dir's database (db_path(data_dir)), after verifying it.
 
     Refuses to replace an existing database unless force is True. No server may be running on
     data_dir meanwhile. Every key comes back with its exact create and mod revisions.
+    As `etcdutl snapshot restore`: bump_revision moves the store's revision that far past the snapshot's,
+    so revisions handed out after the restore never repeat ones clients saw before it; mark_compacted
+    compacts at that revision, so a client watching from an older resourceVersion gets 410 Gone and relists.
     """
     target = db_path(data_dir)
     target_dir = os.path.dirname(target)
@@ -175,6 +180,8 @@ def restore_snapshot(file: str, data_dir: str, *, force: bool = False) -> Snapsh
         revision = _db_revision(partial)
         if revision != info.revision:
             raise SnapshotError(f"snapshot {file} says revision {info.revision}, its database has {revision}")
+        if bump_revision or mark_compacted:
+            _move_revision(partial, info.revision + max(0, bump_revision), compact=mark_compacted)
         for stale in (target + "-wal", target + "-shm"):
             if os.path.exists(stale):
                 os.remove(stale)
@@ -185,3 +192,22 @@ def restore_snapshot(file: str, data_dir: str, *, force: bool = False) -> Snapsh
             os.remove(partial)
         raise
     return info
+
+
+def _move_revision(path: str, revision: int, *, compact: bool) -> None:
+    """Set the database's revision (no key changes); with compact, forget all history up to it."""
+    from kybernetes.storage import sqlite_schema as sql
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        meta = dict(conn.execute(sql.SELECT_META).fetchall())
+        conn.execute(sql.SET_META, (revision, "rev"))
+        if compact:
+            conn.execute(sql.COMPACT_SUPERSEDED, (meta["compact_done"], meta["rev"]))
+            conn.execute(sql.COMPACT_TOMBSTONES, (meta["compact_done"], meta["rev"]))
+            conn.execute(sql.SET_META, (revision, "compact_rev"))
+            conn.execute(sql.SET_META, (revision, "compact_done"))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

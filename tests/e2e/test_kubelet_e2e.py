@@ -133,7 +133,7 @@ def web(cluster: Cluster, env: Any) -> dict:
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
                      "terminationGracePeriodSeconds": 1,
                      "containers": [{"name": "web", "image": "python:3.11",
-                                     "command": ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                                     "command": ["python3", "-m", "http.server", str(port), "--bind", "0.0.0.0"],
                                      "readinessProbe": {"httpGet": {"path": "/", "port": port},
                                                         "periodSeconds": 1}}]}}}}))
     k(cluster, "rollout", "status", "deployment/web", "--timeout=60s", timeout=70)
@@ -157,7 +157,8 @@ def test_deployment_runs_and_is_ready(cluster: Cluster, web: dict) -> None:
     assert p["status"]["phase"] == "Running"
     assert {c["type"]: c["status"] for c in p["status"]["conditions"]}["Ready"] == "True"
     assert p["status"]["podIP"] and p["status"]["containerStatuses"][0]["started"] is True
-    with urllib.request.urlopen(f"http://127.0.0.1:{web['port']}/", timeout=5) as r:
+    # the pod's own IP: its network namespace under the bridge network (as root), the node's otherwise
+    with urllib.request.urlopen(f"http://{p['status']['podIP']}:{web['port']}/", timeout=5) as r:
         assert r.status == 200 and b"Directory listing" in r.read()
 
 

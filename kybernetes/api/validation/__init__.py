@@ -11,7 +11,7 @@ from typing import Callable
 
 from kybernetes.api.errors import FieldError
 from kybernetes.api.registry import ResourceInfo
-from kybernetes.api.validation import apps, batch, core, others
+from kybernetes.api.validation import apps, batch, certificates, core, others
 from kybernetes.api.validation import meta as m
 from kybernetes.api.validation.quantity import parse_quantity
 
@@ -49,6 +49,7 @@ VALIDATORS: dict[tuple[str, str], Validator] = {
     ("rbac.authorization.k8s.io", "RoleBinding"): lambda o, old: others.validate_role_binding(o, old, True),
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): lambda o, old: others.validate_role_binding(o, old, False),
     ("storage.k8s.io", "StorageClass"): others.validate_storage_class,
+    ("certificates.k8s.io", "CertificateSigningRequest"): certificates.validate_csr,
 }
 
 # names that are not RFC 1123 subdomains (everything else is)
@@ -94,6 +95,11 @@ def validate(info: ResourceInfo, obj: dict, old: dict | None = None, *, subresou
     """Field errors for a create (old is None) or an update of obj, with upstream's paths and wording."""
     if info.group == "apiextensions.k8s.io":
         return []
+    if (info.group, info.kind) == ("certificates.k8s.io", "CertificateSigningRequest") and old is not None:
+        if subresource == "status":
+            return certificates.validate_csr_status_update(obj, old)
+        if subresource == "approval":
+            return certificates.validate_csr_approval_update(obj, old)
     if subresource == "status" and old is not None:
         return _validate_status(info, obj, old)
     if subresource == "scale":

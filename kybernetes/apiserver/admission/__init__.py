@@ -14,6 +14,7 @@ from kybernetes.apiserver.admission.namespacelifecycle import IMMORTAL_NAMESPACE
 from kybernetes.apiserver.admission.plugins import ALL_PLUGINS, enabled_plugins, new_plugin
 from kybernetes.apiserver.admission.serviceallocation import ServiceAllocation
 from kybernetes.apiserver.allocators import IPAllocator, PortAllocator
+from kybernetes.apiserver.audit import add_annotations as add_audit_annotations
 
 if TYPE_CHECKING:
     from kybernetes.apiserver.watchcache import WatchCache
@@ -77,7 +78,8 @@ class Admission:
                 if webhook and revalidate is not None and orjson.dumps(a.obj) != before:
                     revalidate(a.obj)  # type: ignore[arg-type]
             if a.is_("", "services") and a.obj is not None and a.operation in (CREATE, UPDATE):  # subresource ""
-                a.on_rollback(self.services.allocate(a.obj, a.old if a.operation == UPDATE else None))
+                a.on_rollback(await self.services.allocate(a.obj, a.old if a.operation == UPDATE else None,
+                                                           dry_run=a.dry_run))
             for p in self.validating:
                 if p.handles(a.operation):
                     await p.validate(a)
@@ -142,4 +144,6 @@ class Admission:
         audit = getattr(ctx, "audit_annotations", None)
         if isinstance(audit, dict):
             audit.update(a.audit_annotations)
+        if a.audit_annotations:
+            add_audit_annotations(a.audit_annotations, a.audit_annotation_levels)
 

@@ -32,7 +32,8 @@ class Attributes:
     uid: str = ""
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
-    audit_annotations: dict[str, str] = field(default_factory=dict)
+    audit_annotations: dict[str, str] = field(default_factory=dict)  # into the request's audit event
+    audit_annotation_levels: dict[str, str] = field(default_factory=dict)  # key -> least audit level showing it
     rollbacks: list[Rollback] = field(default_factory=list)
 
     @property
@@ -50,6 +51,13 @@ class Attributes:
         for fn in reversed(self.rollbacks):
             fn()
         self.rollbacks.clear()
+
+    def add_audit_annotation(self, key: str, value: str, level: str = "Metadata") -> None:
+        """Upstream's AddAnnotationWithLevel: the first value of a key stays."""
+        if key not in self.audit_annotations:
+            self.audit_annotations[key] = value
+            if level != "Metadata":
+                self.audit_annotation_levels[key] = level
 
     def forbidden(self, message: str) -> errors.StatusError:
         """Upstream's admission 403: '<resource> "<name>" is forbidden: <message>'."""

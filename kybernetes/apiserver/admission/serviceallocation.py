@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import asyncio
+from typing import Any, Callable, Coroutine
 
 from kybernetes.apiserver.allocators import IPAllocator, PortAllocator, service_ips, service_node_ports
 
@@ -27,27 +28,48 @@ class ServiceAllocation:
         for p in service_node_ports(svc):
             self.ports.release(p)
 
-    def allocate(self, svc: dict[str, Any], old: dict[str, Any] | None) -> Rollback:
+    async def allocate(self, svc: dict[str, Any], old: dict[str, Any] | None, *, dry_run: bool = False) -> Rollback:
+        """Fill in the ClusterIP and NodePorts; a dry run takes nothing and only checks against what is known."""
         spec = svc.setdefault("spec", {})
         name = (svc.get("metadata") or {}).get("name", "")
         stype = spec.get("type", "ClusterIP")
         taken_ips: list[str] = []
         taken_ports: list[int] = []
         freed_ports: list[int] = []
+        freed_ips: list[str] = []
+        jobs: list[tuple[Coroutine[Any, Any, Any], Callable[[Any], None]]] = []  # allocations, then their results
+        jobs_done = False
+
+        def set_ip(ip: str) -> None:
+            if not dry_run:
+                taken_ips.append(ip)
+            spec["clusterIP"] = ip
+            spec["clusterIPs"] = [ip]
+
+        def set_port(port: dict[str, Any]) -> Callable[[int], None]:
+            def apply(value: int) -> None:
+                if not dry_run:
+                    taken_ports.append(value)
+                port["nodePort"] = value
+            return apply
 
         def rollback() -> None:
             for ip in taken_ips:
                 self.ips.release(ip)
             for p in taken_ports:
                 self.ports.release(p)
-            self.ports.used.update(freed_ports)
+            for p in freed_ports:
+                self.ports.retake(p)
+            for ip in freed_ips:
+                self.ips.retake(ip)
 
         try:
             old_spec = (old or {}).get("spec") or {}
             if stype == "ExternalName":
-                if old is not None:
+                if old is not None and not dry_run:
                     for ip in service_ips(old):
                         self.ips.release(ip)
+                        freed_ips.append(ip)
                 spec.pop("clusterIP", None)
                 spec.pop("clusterIPs", None)
             elif old is not None and service_ips(old) and old_spec.get("type") != "ExternalName":
@@ -61,13 +83,11 @@ class ServiceAllocation:
             else:
                 want = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
                 if want:
-                    self.ips.allocate_specific(want, name=name, requested=list(spec.get("clusterIPs") or [want]))
-                    ip = want
+                    requested = list(spec.get("clusterIPs") or [want])
+                    jobs.append((self._specific(self.ips.allocate_specific(want, name=name, requested=requested,
+                                                                           dry_run=dry_run), want), set_ip))
                 else:
-                    ip = self.ips.allocate()
-                taken_ips.append(ip)
-                spec["clusterIP"] = ip
-                spec["clusterIPs"] = [ip]
+                    jobs.append((self.ips.allocate(dry_run=dry_run), set_ip))
             if stype != "ExternalName":
                 spec.setdefault("ipFamilies", ["IPv4"])
                 spec.setdefault("ipFamilyPolicy", "SingleStack")
@@ -93,19 +113,35 @@ class ServiceAllocation:
                         port["nodePort"] = previous
                         kept.add(previous)
                         continue
-                    port["nodePort"] = self.ports.allocate()
-                    taken_ports.append(port["nodePort"])
+                    jobs.append((self.ports.allocate(dry_run=dry_run), set_port(port)))
                 elif want in old_held and want not in kept:
                     kept.add(want)
                 else:
-                    self.ports.allocate_specific(want, f"spec.ports[{i}].nodePort", name)
-                    taken_ports.append(want)
+                    jobs.append((self._specific(self.ports.allocate_specific(
+                        want, f"spec.ports[{i}].nodePort", name, dry_run=dry_run), want), set_port(port)))
                     kept.add(want)
+            # every allocation at once: with shared ranges their writes go out together
+            jobs_done = True  # handed to gather, which runs or cancels them
+            results = await asyncio.gather(*(job for job, _ in jobs), return_exceptions=True)
+            for (_, apply), result in zip(jobs, results):
+                if not isinstance(result, BaseException):
+                    apply(result)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
             for p in old_held - kept - set(taken_ports):
-                if p != spec.get("healthCheckNodePort"):
+                if p != spec.get("healthCheckNodePort") and not dry_run:
                     self.ports.release(p)
                     freed_ports.append(p)
-        except Exception:
+        except BaseException:
+            if not jobs_done:
+                for job, _ in jobs:
+                    job.close()
             rollback()
             raise
         return rollback
+
+    @staticmethod
+    async def _specific(check: Coroutine[Any, Any, None], value: Any) -> Any:
+        await check
+        return value

@@ -13,12 +13,18 @@ AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
 BOOTSTRAP_LABEL = {"kubernetes.io/bootstrapping": "rbac-defaults"}
 AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
 CONTROLLER_ROLE_PREFIX = "system:controller:"
-# Our controller-manager runs every controller with its own credential (upstream's default without
-# --use-service-account-credentials), so that credential needs every controller role: this aggregated
-# ClusterRole gathers them and is bound to the system:kube-controller-manager user.
+# With --use-service-account-credentials (the default of `kybernetes server`) each controller runs as the
+# kube-system ServiceAccount its system:controller:<name> role is bound to, and the controller-manager's own
+# identity keeps only system:kube-controller-manager. Without it every controller uses that one credential, which
+# then needs every controller role (upstream leaves this to the operator): this aggregated ClusterRole gathers
+# them, and `kybernetes server` binds it to system:kube-controller-manager only while the flag is off.
 CONTROLLER_MANAGER_CONTROLLERS = "kybernetes:kube-controller-manager:controllers"
 AGGREGATE_TO_CONTROLLER_MANAGER = "kybernetes.io/aggregate-to-kube-controller-manager"
 SCHEDULER_EXTRA = "kybernetes:kube-scheduler"
+# The apiserver's client certificate towards kubelets (kybernetes.pki.kubelet) and its binding to upstream's
+# system:kubelet-api-admin, which kubelets check through SubjectAccessReviews (k3s names it the same way).
+APISERVER_KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+KUBELET_API_ADMIN_BINDING = "kube-apiserver-kubelet-admin"
 
 READ = ("get", "list", "watch")
 READ_WRITE = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
@@ -301,7 +307,8 @@ def cluster_role_bindings() -> list[Obj]:
         cluster_role_binding("system:volume-scheduler", [user("system:kube-scheduler")]),
         cluster_role_binding("system:node", []),
         cluster_role_binding("system:service-account-issuer-discovery", [group("system:serviceaccounts")]),
-        cluster_role_binding(CONTROLLER_MANAGER_CONTROLLERS, [user("system:kube-controller-manager")]),
+        cluster_role_binding("system:kubelet-api-admin", [user(APISERVER_KUBELET_CLIENT_USER)],
+                             name=KUBELET_API_ADMIN_BINDING),
         cluster_role_binding(SCHEDULER_EXTRA, [user("system:kube-scheduler")]),
     ]
 

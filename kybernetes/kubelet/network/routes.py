@@ -127,18 +127,28 @@ def desired_routes(nodes: list[dict], self_name: str, cluster_cidr: str) -> dict
 
 
 class HostGatewayRoutes:
-    """Routes to the other nodes' podCIDRs via their addresses (host-gw), kept equal to `sync`'s input."""
+    """Routes to the other nodes' podCIDRs via their addresses (host-gw), kept equal to `sync`'s input.
+    (An address of the cluster range needs no masquerade to cross nodes: NetTable masquerades only traffic
+    leaving the range.)"""
 
     def __init__(self, self_name: str, cluster_cidr: str = "198.18.0.0/16") -> None:
         self.self_name = self_name
         self.cluster_cidr = cluster_cidr
 
     async def current(self) -> dict[str, str]:
+        """{podCIDR: via} of the host-gw routes inside this cluster's range (another cluster on the machine
+        has its own range, and keeps its routes)."""
+        cluster = ipaddress.ip_network(self.cluster_cidr, strict=False)
         out = {}
         for line in (await iproute.ip("-o", "route", "show", "proto", ROUTE_PROTO, check=False)).splitlines():
             words = line.split()
             if len(words) >= 3 and words[1] == "via":
-                out[words[0]] = words[2]
+                try:
+                    inside = ipaddress.ip_network(words[0], strict=False).subnet_of(cluster)
+                except (ValueError, TypeError):
+                    inside = False
+                if inside:
+                    out[words[0]] = words[2]
         return out
 
     async def sync(self, nodes: list[dict]) -> None:

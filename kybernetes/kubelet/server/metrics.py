@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from kybernetes.version import register_build_info
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -13,6 +15,7 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        register_build_info(self.registry)
         self.requests = Counter("kubelet_http_requests", "Number of the http requests received since the server "
                                 "started", ("method", "path", "server_type", "long_running"), registry=self.registry)
         self.duration = Histogram("kubelet_http_requests_duration_seconds", "Duration in seconds to serve http "

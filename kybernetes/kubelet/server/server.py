@@ -1,8 +1,9 @@
 """The kubelet's HTTPS server (10250): health, pods, container logs, exec/attach/port-forward, stats, metrics.
 
 Clients authenticate with a certificate of the cluster CA or a bearer token (checked by a TokenReview against the
-apiserver); the apiserver (kube-apiserver-kubelet-client, group system:masters) and cluster admins are authorized,
-anyone else gets 403. /healthz needs no credentials.
+apiserver) and each request is authorized by a SubjectAccessReview for nodes/<subresource> (kybernetes.kubelet.server
+.auth, upstream's Webhook mode): 401 without valid credentials, 403 when the apiserver says no. /healthz needs no
+credentials.
 Routes and query parameters are upstream's (pkg/kubelet/server/server.go).
 """
 
@@ -25,15 +26,13 @@ from kybernetes.kubelet.runtime.interface import (
     RuntimeServiceError,
 )
 from kybernetes.kubelet.server import portforward, streaming
-from kybernetes.kubelet.server.authn import WebhookTokenAuthenticator
+from kybernetes.kubelet.server.auth import AuthOptions, KubeletAuth
 from kybernetes.kubelet.server.logs import InvalidLogOptions, parse_log_options, stream_logs
 from kybernetes.kubelet.server.metrics import CONTENT_TYPE, ServerMetrics
 from kybernetes.kubelet.server.stats import SummaryProvider
 
 log = logging.getLogger(__name__)
 
-APISERVER_CLIENT_CN = "kube-apiserver-kubelet-client"
-MASTERS_GROUP = "system:masters"
 LONG_RUNNING = ("exec", "attach", "portForward")
 
 
@@ -79,29 +78,16 @@ def _flag(query: Any, *names: str) -> bool:
     return any((query.get(n) or "").lower() in ("1", "true") for n in names)
 
 
-def _peer_identity(request: web.BaseRequest) -> tuple[str, list[str]] | None:
-    cert = request.transport.get_extra_info("peercert") if request.transport else None
-    if not cert:
-        return None
-    name, groups = "", []
-    for rdn in cert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                name = value
-            elif key == "organizationName":
-                groups.append(value)
-    return name, groups
-
-
 class KubeletServer:
     """Handlers over one kubelet."""
 
-    def __init__(self, kubelet: KubeletHost) -> None:
+    def __init__(self, kubelet: KubeletHost, auth: KubeletAuth | None = None) -> None:
         self.kubelet = kubelet
         self.metrics = ServerMetrics()
         self.summary = SummaryProvider(getattr(kubelet, "node_name", "") or "")
-        client = getattr(kubelet, "client", None)
-        self.tokens = WebhookTokenAuthenticator(client) if client is not None else None
+        self.auth = auth or KubeletAuth(node_name=getattr(kubelet, "node_name", "") or "",
+                                        client=getattr(kubelet, "client", None),
+                                        options=AuthOptions.from_kubelet_options(getattr(kubelet, "options", None)))
 
     # --------------------------------------------------------------------------------------- plumbing
 
@@ -133,15 +119,12 @@ class KubeletServer:
         top = request.path.strip("/").split("/", 1)[0]
         try:
             if request.path != "/healthz":
-                ident = _peer_identity(request)
-                if ident is None:
-                    ident = await self._token_identity(request)
-                if ident is None:
-                    return status_response(401, "Unauthorized", "Unauthorized")
-                name, groups = ident
-                if name != APISERVER_CLIENT_CN and MASTERS_GROUP not in groups:
-                    return status_response(403, "Forbidden", f"Forbidden (user={name}, verb={request.method.lower()}"
-                                           f", resource=nodes, subresource={top or 'proxy'})")
+                user = await self.auth.authenticate(request.transport, request.headers.get("Authorization", ""))
+                if user is None:
+                    return web.Response(status=401, text="Unauthorized")
+                code, message = await self.auth.authorize(user, request.method, request.path)
+                if code:
+                    return web.Response(status=code, text=message)
             return await handler(request)
         except HTTPStatus as e:
             return status_response(e.code, e.reason, e.message)
@@ -150,14 +133,6 @@ class KubeletServer:
         finally:
             long_running = top in LONG_RUNNING or (top == "containerLogs" and _flag(request.query, "follow"))
             self.metrics.observe(request.method, top, long_running, time.perf_counter() - start)
-
-    async def _token_identity(self, request: web.Request) -> tuple[str, list[str]] | None:
-        """The user of the request's bearer token, through a TokenReview; None without a valid one."""
-        auth = request.headers.get("Authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if self.tokens is None or scheme.lower() != "bearer" or not token.strip():
-            return None
-        return await self.tokens.authenticate(token.strip())
 
     # --------------------------------------------------------------------------------------- lookups
 
@@ -357,9 +332,10 @@ def server_ssl_context(cert_file: str, key_file: str, client_ca_file: str) -> ss
 
 
 async def start_server(kubelet: KubeletHost, port: int, *, cert_file: str, key_file: str, client_ca_file: str,
-                       host: str = "0.0.0.0") -> web.AppRunner:
-    """Serve the kubelet API over HTTPS on host:port (0: any free port; see runner.addresses)."""
-    server = KubeletServer(kubelet)
+                       host: str = "0.0.0.0", auth: KubeletAuth | None = None) -> web.AppRunner:
+    """Serve the kubelet API over HTTPS on host:port (0: any free port; see runner.addresses). `auth` defaults
+    to one built from the kubelet's client, node_name and options (KubeletOptions' authentication fields)."""
+    server = KubeletServer(kubelet, auth)
     runner = web.AppRunner(server.app(), handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(cert_file, key_file, client_ca_file),

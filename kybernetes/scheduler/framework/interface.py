@@ -154,9 +154,10 @@ class PodInfo:
         return (self.pod.get("metadata") or {}).get("uid", "")
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeInfo:
-    """A node and everything placed on it, as the scheduler cache (including assumed pods) sees it."""
+    """A node and everything placed on it, as the scheduler cache (including assumed pods) sees it. Slotted: the
+    scheduling cycle reads a few fields of hundreds of NodeInfos per pod."""
 
     node: Node | None = None
     pods: list[PodInfo] = field(default_factory=list)
@@ -240,6 +241,10 @@ class Handle(Protocol):
 
     def event(self, obj: Pod, event_type: str, reason: str, action: str, message: str) -> None:
         """Record an Event about obj in the background (e.g. Preempted on victims)."""
+        ...
+
+    def activate(self, pods: list[Pod]) -> None:
+        """Move these pods to activeQ if they wait in backoffQ or among the unschedulable pods."""
         ...
 
 
@@ -343,9 +348,10 @@ class PostBindPlugin(Plugin, Protocol):
 
 
 class EnqueueExtensions(Protocol):
-    """Plugins that reject pods say which cluster events may make them schedulable again."""
+    """Plugins that reject pods say which cluster events may make them schedulable again, each optionally with a
+    QueueingHintFn that looks at the changed object and says whether this occurrence can help this pod."""
 
-    def events_to_register(self) -> list[ClusterEvent]: ...
+    def events_to_register(self) -> list[ClusterEvent | ClusterEventWithHint]: ...
 
 
 @dataclass(frozen=True)
@@ -355,6 +361,34 @@ class ClusterEvent:
     resource: str
     action: str  # "Add", "Update", "Delete", "UpdateNodeLabel", "UpdateNodeTaint", "UpdateNodeAllocatable", "All"
     label: str = ""
+
+
+class QueueingHint(enum.IntEnum):
+    """What a QueueingHintFn says about one occurrence of a registered event for one rejected pod (upstream's
+    framework.QueueingHint): QUEUE moves the pod to backoffQ/activeQ, QUEUE_SKIP leaves it where it is."""
+
+    QUEUE_SKIP = 0
+    QUEUE = 1
+
+
+class QueueingHintFn(Protocol):
+    """(the rejected pod, the object before the change or None, the object after the change or None) -> hint.
+    Must be cheap and side-effect free; an exception counts as QUEUE (as upstream)."""
+
+    def __call__(self, pod: Pod, old: Any, new: Any) -> QueueingHint: ...
+
+
+@dataclass(frozen=True)
+class ClusterEventWithHint:
+    """A registered event and its QueueingHintFn (None: every occurrence may help)."""
+
+    event: ClusterEvent
+    queueing_hint_fn: QueueingHintFn | None = None
+
+
+def with_hint(event: ClusterEvent | ClusterEventWithHint) -> ClusterEventWithHint:
+    """A plain ClusterEvent registration as a ClusterEventWithHint without hint."""
+    return event if isinstance(event, ClusterEventWithHint) else ClusterEventWithHint(event)
 
 
 @dataclass

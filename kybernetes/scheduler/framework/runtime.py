@@ -7,15 +7,17 @@ start index that rotates between cycles and stops once numFeasibleNodesToFind no
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import operator
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kybernetes.scheduler.framework.diagnosis import Diagnosis, FitError
-from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, Code, CycleState, NodeInfo,
-                                                      NodeInfoLister, Pod, PodInfo, Status)
+from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, ClusterEventWithHint, Code, CycleState,
+                                                      NodeInfo, NodeInfoLister, Pod, PodInfo, Status, with_hint)
 from kybernetes.scheduler.framework.types import add_pod, pod_priority
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 DEFAULT_PERMIT_TIMEOUT = 15 * 60.0
+EVENT_ALL = ClusterEvent("*", "All")
+MAX_NOMINATED_VIEWS = 4096
+_EXTENSIONS_KEY = "framework/preFilterExtensions"
 _REJECTED_CODES = frozenset((Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.PENDING))
 
 # extension point (config name) -> the method a plugin must have to take part in it
@@ -43,6 +48,31 @@ def num_feasible_nodes_to_find(percentage: int, num_all_nodes: int) -> int:
             percentage = MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND
     n = num_all_nodes * min(percentage, 100) // 100
     return max(n, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+class Rotated:
+    """The nodes from `start` on, wrapping around, without copying the list: len(), iteration and [lo:hi] slices."""
+
+    __slots__ = ("nodes", "start", "n")
+
+    def __init__(self, nodes: list[NodeInfo], start: int) -> None:
+        self.nodes, self.start, self.n = nodes, start, len(nodes)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Any:
+        return itertools.chain(itertools.islice(self.nodes, self.start, None),
+                               itertools.islice(self.nodes, 0, self.start))
+
+    def __getitem__(self, s: slice) -> list[NodeInfo]:
+        lo, hi, _ = s.indices(self.n)
+        a, b, n = self.start + lo, self.start + hi, self.n
+        if b <= n:
+            return self.nodes[a:b]
+        if a >= n:
+            return self.nodes[a - n:b - n]
+        return self.nodes[a:] + self.nodes[:b - n]
 
 
 @dataclass
@@ -88,6 +118,8 @@ class Framework:
         self.points: dict[str, list[Any]] = {p: [] for p in EXTENSION_POINTS}
         self.score_weights: dict[str, int] = {}
         self.waiting_pods: dict[str, WaitingPod] = {}
+        # node name -> (snapshot NodeInfo, nominated PodInfos, clone with them added): see _with_nominated
+        self._nominated_views: dict[str, tuple[NodeInfo, list[PodInfo], NodeInfo]] = {}
         self.next_start_node_index = 0
 
     # -- Handle --------------------------------------------------------------------------------------------
@@ -113,8 +145,22 @@ class Framework:
         if self.recorder is not None:
             self.recorder(obj, event_type, reason, action, message)
 
+    def nominated_node_name(self, pod: PodInfo) -> str | None:
+        """The pod's nominated node: status.nominatedNodeName, or the nomination the scheduler made and has not
+        seen come back from the API yet."""
+        name = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        if not name and self.nominator is not None and hasattr(self.nominator, "nominated_node_name"):
+            name = self.nominator.nominated_node_name(pod.uid)
+        return name or None
+
     def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
         return self.nominator.nominated_pods_for_node(node_name) if self.nominator is not None else []
+
+    def activate(self, pods: list[Pod]) -> None:
+        """Move these pods to activeQ if they wait in backoffQ or among the unschedulable pods (upstream's
+        Handle.Activate)."""
+        if self.nominator is not None and hasattr(self.nominator, "activate"):
+            self.nominator.activate(pods)
 
     def get_waiting_pod(self, uid: str) -> WaitingPod | None:
         return self.waiting_pods.get(uid)
@@ -142,13 +188,13 @@ class Framework:
     def queue_sort_less(self) -> Callable[[Any, Any], bool]:
         return self.points["queueSort"][0].less
 
-    def events_to_register(self) -> dict[str, list[ClusterEvent]]:
-        """Plugin name -> the cluster events that may make pods it rejected schedulable."""
+    def events_to_register(self) -> dict[str, list[ClusterEventWithHint]]:
+        """Plugin name -> the cluster events (with their QueueingHintFns) that may make pods it rejected
+        schedulable. Plugins without events_to_register are registered for every event, as upstream."""
         out = {}
         for name, p in self.plugins.items():
             fn = getattr(p, "events_to_register", None)
-            if fn is not None:
-                out[name] = fn()
+            out[name] = [with_hint(e) for e in fn()] if fn is not None else [ClusterEventWithHint(EVENT_ALL)]
         return out
 
     # -- PreEnqueue ----------------------------------------------------------------------------------------
@@ -197,17 +243,24 @@ class Framework:
     def _run_pre_filter_extensions(self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, *,
                                    add: bool) -> Status:
         """Tell each PreFilter plugin with extensions that `other` joins (or leaves) node, for preemption's what-if."""
-        for p in self.points["preFilter"]:
-            if p.name in state.skip_filter_plugins:
-                continue
-            ext = p.pre_filter_extensions()
-            if ext is None:
-                continue
+        for name, ext in self._pre_filter_extensions(state):
             st = ext.add_pod(state, pod, other, node) if add else ext.remove_pod(state, pod, other, node)
             if not st.is_success():
-                st.plugin = p.name
+                st.plugin = name
                 return st
         return SUCCESS
+
+    def _pre_filter_extensions(self, state: CycleState) -> list[tuple[str, Any]]:
+        """(plugin name, extensions) of the PreFilter plugins that ran for this cycle's pod, worked out once per
+        cycle (kept in the state, which clones share)."""
+        exts = state.get(_EXTENSIONS_KEY)
+        if exts is None or exts[0] != len(state.skip_filter_plugins):
+            skip = state.skip_filter_plugins
+            found = [(p.name, ext) for p in self.points["preFilter"]
+                     if p.name not in skip and (ext := p.pre_filter_extensions()) is not None]
+            exts = (len(skip), found)
+            state.write(_EXTENSIONS_KEY, exts)
+        return exts[1]
 
     def run_filter_plugins(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         """The first non-success status of the filters on one node (with .plugin set), or SUCCESS."""
@@ -227,17 +280,43 @@ class Framework:
         prio = pod_priority(pod.pod)
         others = [pi for pi in nominated if pi.uid != pod.uid and pod_priority(pi.pod) >= prio]
         if others:
-            state2 = state.clone()
-            node2 = node.clone()
-            for pi in others:
-                add_pod(node2, pi)
-                st = self.run_pre_filter_extension_add_pod(state2, pod, pi, node2)
-                if not st.is_success():
-                    return st
+            if self._has_pre_filter_extensions(state):
+                state2 = state.clone()
+                node2 = node.clone()
+                for pi in others:
+                    add_pod(node2, pi)
+                    st = self.run_pre_filter_extension_add_pod(state2, pod, pi, node2)
+                    if not st.is_success():
+                        return st
+            else:  # nothing in the cycle state depends on the pods added: only the node changes
+                state2, node2 = state, self._with_nominated(node, others)
             st = self.run_filter_plugins(state2, pod, node2)
             if not st.is_success():
                 return st
         return self.run_filter_plugins(state, pod, node)
+
+    def _has_pre_filter_extensions(self, state: CycleState) -> bool:
+        """Some PreFilter plugin that ran for this pod keeps state that pods added to a node change."""
+        return bool(self._pre_filter_extensions(state))
+
+    def _with_nominated(self, node: NodeInfo, others: list[PodInfo]) -> NodeInfo:
+        """A clone of a snapshot node with these nominated pods added, reused while neither changes (nodes not of
+        the snapshot, such as preemption's what-if copies, are cloned every time)."""
+        snapshot = self._snapshot
+        own = snapshot is not None and snapshot.get(node.name) is node
+        if own:
+            hit = self._nominated_views.get(node.name)
+            if hit is not None and hit[0] is node and len(hit[1]) == len(others) and \
+                    all(a is b for a, b in zip(hit[1], others)):
+                return hit[2]
+        node2 = node.clone()
+        for pi in others:
+            add_pod(node2, pi)
+        if own:
+            if len(self._nominated_views) > MAX_NOMINATED_VIEWS:
+                self._nominated_views.clear()
+            self._nominated_views[node.name] = (node, others, node2)
+        return node2
 
     def find_nodes_that_fit(self, state: CycleState, pod: PodInfo) -> tuple[list[NodeInfo], Diagnosis, int]:
         """(feasible nodes, diagnosis, number of nodes in the snapshot), running PreFilter then Filter."""
@@ -254,7 +333,7 @@ class Framework:
             if st.plugin:
                 diagnosis.unschedulable_plugins.add(st.plugin)
             return [], diagnosis, len(all_nodes)
-        nominated = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        nominated = self.nominated_node_name(pod)
         if nominated:  # upstream evaluates the nominated node first and alone
             ni = snapshot.get(nominated)
             if ni is not None and ni.node is not None and (names is None or nominated in names):
@@ -278,7 +357,7 @@ class Framework:
             return []
         to_find = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, n)
         start = self.next_start_node_index % n
-        order = nodes[start:] + nodes[:start] if start else nodes
+        order: Any = Rotated(nodes, start) if start else nodes
         if self.nominator is not None and self.nominator.has_nominated_pods():
             names = getattr(self.nominator, "nominated_node_names", None)
             if names is None:
@@ -317,15 +396,40 @@ class Framework:
                                 nominated: set[str] | None = None) -> tuple[list[NodeInfo], int]:
         """_find_feasible_chunked with the most rejecting filters first after the first chunk. Filters are side-effect
         free, so which nodes pass does not depend on their order; only a rejected node's reason (the first failing
-        filter in the configured order) does, and it matters only when no node fits: then the filters run again in
-        the configured order for upstream's exact diagnosis."""
+        filter in the configured order) does, and it matters only when no node fits: then each rejected node goes
+        through the filters configured before the one that rejected it, for upstream's exact diagnosis."""
         feasible, processed, reordered = self._find_feasible_chunked(state, pod, order, to_find, diagnosis,
                                                                      nominated, adaptive=True)
         if not feasible and reordered:
-            diagnosis.node_to_status = {}
-            diagnosis.unschedulable_plugins = set()
-            feasible, processed, _ = self._find_feasible_chunked(state, pod, order, to_find, diagnosis, nominated)
+            self._exact_diagnosis(state, pod, diagnosis, nominated or set())
         return feasible, processed
+
+    def _exact_diagnosis(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis, nominated: set[str]) -> None:
+        """Make each rejected node's status the first failing filter in the configured order: a node rejected by
+        filter F in another order runs the filters configured before F (nodes with nominated pods were already
+        evaluated in the configured order)."""
+        filters = [p for p in self.points["filter"] if p.name not in state.skip_filter_plugins]
+        position = {p.name: i for i, p in enumerate(filters)}
+        by_plugin: dict[str, list[str]] = {}
+        for name, st in diagnosis.node_to_status.items():
+            if name not in nominated:
+                by_plugin.setdefault(st.plugin, []).append(name)
+        snapshot = self.snapshot()
+        for plugin, names in by_plugin.items():
+            nodes = [ni for n in names if (ni := snapshot.get(n)) is not None]
+            for p in filters[:position.get(plugin, 0)]:
+                batch = getattr(p, "filter_nodes", None)
+                statuses = batch(state, pod, nodes) if batch is not None else [p.filter(state, pod, ni) for ni in nodes]
+                keep = []
+                for ni, st in zip(nodes, statuses):
+                    if st is SUCCESS or st.code == Code.SUCCESS:
+                        keep.append(ni)
+                    else:
+                        self._record(diagnosis, ni, st, p.name)
+                nodes = keep
+                if not nodes:
+                    break
+        diagnosis.unschedulable_plugins = {st.plugin for st in diagnosis.node_to_status.values() if st.plugin}
 
     def _find_feasible_chunked(self, state: CycleState, pod: PodInfo, order: list[NodeInfo], to_find: int,
                                diagnosis: Diagnosis, nominated: set[str] | None = None,
@@ -388,7 +492,7 @@ class Framework:
         if len(feasible) > to_find:  # the chunk went past the last node needed
             last = feasible[to_find - 1]
             feasible = feasible[:to_find]
-            pos = order.index(last, max(0, pos - len(chunk))) + 1
+            pos = pos - len(chunk) + chunk.index(last) + 1
         return feasible, pos, reordered
 
     # -- PostFilter ----------------------------------------------------------------------------------------
@@ -452,10 +556,9 @@ class Framework:
                     raise RuntimeError(f'running Normalize on Score plugin "{p.name}": {st.message()}')
                 scores = [by_name[name] for name in names]
             w = self.score_weights.get(p.name, 1)
-            if totals is None:
-                totals = [s * w for s in scores] if w != 1 else list(scores)
-            else:
-                totals = [t + s * w for t, s in zip(totals, scores)]
+            if w != 1:
+                scores = [s * w for s in scores]
+            totals = list(scores) if totals is None else list(map(operator.add, totals, scores))
         return totals if totals is not None else [0] * len(nodes)
 
     @staticmethod
@@ -477,6 +580,8 @@ class Framework:
             raise RuntimeError(st.message())
         totals = self._score_totals(state, pod, feasible)
         best = max(totals)
+        if totals.count(best) == 1:
+            return ScheduleResult(feasible[totals.index(best)].name, evaluated, len(feasible))
         ties = [i for i, t in enumerate(totals) if t == best]
         return ScheduleResult(feasible[random.choice(ties)].name, evaluated, len(feasible))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 from typing import Any
@@ -136,6 +137,15 @@ def pod_priority(pod: Pod) -> int:
     return (pod.get("spec") or {}).get("priority") or 0
 
 
+_generations = itertools.count(1)
+
+
+def next_generation() -> int:
+    """A new NodeInfo generation (upstream's nextGeneration): unique in the process, so a generation identifies one
+    state of one NodeInfo and derived values can be remembered by it."""
+    return next(_generations)
+
+
 def new_node_info(node: Node | None = None) -> NodeInfo:
     ni = NodeInfo()
     if node is not None:
@@ -151,11 +161,13 @@ def set_node(ni: NodeInfo, node: Node) -> None:
     ni.taints = spec.get("taints") or []
     ni.unschedulable = bool(spec.get("unschedulable"))
     ni.labels = (node.get("metadata") or {}).get("labels") or {}
+    ni.generation = next_generation()
 
 
 def add_pod(ni: NodeInfo, pi: PodInfo) -> None:
     """Account for a pod placed on the node (assumed or bound)."""
     ni.pods.append(pi)
+    ni.generation = next_generation()
     aff, anti = pi.cache.get("affinity") or has_affinity(pi.pod)
     if aff:
         ni.pods_with_affinity.append(pi)
@@ -167,9 +179,10 @@ def add_pod(ni: NodeInfo, pi: PodInfo) -> None:
         ni.used_ports.add(port)
 
 
-def _remove_by_uid(pods: list[PodInfo], uid: str) -> PodInfo | None:
+def _remove_by_uid(pods: list[PodInfo], uid: str, pod: Pod | None = None) -> PodInfo | None:
+    """Swap-remove the PodInfo of this uid (found by identity of its pod object first, which is the usual case)."""
     for i, p in enumerate(pods):
-        if p.uid == uid:
+        if p.pod is pod or p.uid == uid:
             pods[i] = pods[-1]
             pods.pop()
             return p
@@ -179,11 +192,14 @@ def _remove_by_uid(pods: list[PodInfo], uid: str) -> PodInfo | None:
 def remove_pod(ni: NodeInfo, pod: Pod) -> bool:
     """Forget a pod on the node (matched by uid); False if it was not there."""
     uid = (pod.get("metadata") or {}).get("uid", "")
-    pi = _remove_by_uid(ni.pods, uid)
+    pi = _remove_by_uid(ni.pods, uid, pod)
     if pi is None:
         return False
-    _remove_by_uid(ni.pods_with_affinity, uid)
-    _remove_by_uid(ni.pods_with_required_anti_affinity, uid)
+    ni.generation = next_generation()
+    if ni.pods_with_affinity:
+        _remove_by_uid(ni.pods_with_affinity, uid, pod)
+    if ni.pods_with_required_anti_affinity:
+        _remove_by_uid(ni.pods_with_required_anti_affinity, uid, pod)
     ni.requested.sub(pi.requests)
     ni.non_zero_requested.sub(pi.non_zero_requests)
     if pi.cache.get("host_ports"):

@@ -1,10 +1,16 @@
 """DefaultPreemption (PostFilter): find nodes where evicting lower-priority pods lets the pod fit, pick the
 victims as upstream does (fewest PDB violations, lowest highest-priority victim, ...), evict them through the
-API and nominate the node for the preemptor."""
+API and nominate the node for the preemptor.
+
+With async preemption (upstream's SchedulerAsyncPreemption, on in the scheduler's registry) the eviction calls
+run in a background task after the scheduling cycle; meanwhile the preemptor is held back by this plugin's
+PreEnqueue ("waiting for the preemption for this pod to be finished"), and released when its last victim is
+deleted (or at once if that victim is already gone or the calls fail)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -12,12 +18,17 @@ from typing import Any, Protocol
 from kybernetes.api.selectors import label_selector_from_dict
 from kybernetes.client.rest import ApiError, resource_path
 from kybernetes.scheduler.framework.diagnosis import Diagnosis, FitError
-from kybernetes.scheduler.framework.interface import (ClusterEvent, Code, CycleState, Handle, NodeInfo, Pod, PodInfo,
-                                                      Status)
+from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, ClusterEventWithHint, Code, CycleState,
+                                                      Handle, NodeInfo, Pod, PodInfo, QueueingHint, Status)
 from kybernetes.scheduler.framework.types import add_pod, remove_pod
 from kybernetes.scheduler.plugins.helpers.pods import labels_of, lister_or_none, name_of, namespace_of, priority_of
+from kybernetes.scheduler.plugins.helpers.scoring import GenerationMemo
+
+log = logging.getLogger(__name__)
 
 NAME = "DefaultPreemption"
+FIT_PLUGIN = "NodeResourcesFit"
+WAITING_FOR_PREEMPTION = "waiting for the preemption for this pod to be finished"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 NO_VICTIMS = "No preemption victims found for incoming pod"
 NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
@@ -128,14 +139,38 @@ def _terminating_by_preemption(pod: Pod) -> bool:
 class DefaultPreemption:
     name = NAME
 
-    def __init__(self, args: dict[str, Any], handle: PreemptionHandle, rng: random.Random | None = None) -> None:
+    def __init__(self, args: dict[str, Any], handle: PreemptionHandle, rng: random.Random | None = None, *,
+                 async_preemption: bool = False) -> None:
         self.handle = handle
         self.min_percentage = int(args.get("minCandidateNodesPercentage", DEFAULT_MIN_CANDIDATE_NODES_PERCENTAGE))
         self.min_absolute = int(args.get("minCandidateNodesAbsolute", DEFAULT_MIN_CANDIDATE_NODES_ABSOLUTE))
         self.rng = rng or random.Random()
+        self.async_preemption = async_preemption
+        self.preempting: set[str] = set()  # uids of preemptors whose eviction calls are in flight
+        self._kept = GenerationMemo()  # node generation -> _kept_requests, for one preemptor priority
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def events_to_register(self) -> list[ClusterEvent]:
-        return []  # a PostFilter plugin rejects nothing by itself
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """A preemptor held at PreEnqueue may go once its preemption calls are done and a pod is deleted."""
+        return [ClusterEventWithHint(ClusterEvent("Pod", "Delete"), self.is_pod_schedulable_after_pod_deletion)]
+
+    def is_pod_schedulable_after_pod_deletion(self, pod: Pod, old: Any, new: Any) -> QueueingHint:
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        return QueueingHint.QUEUE_SKIP if uid in self.preempting else QueueingHint.QUEUE
+
+    def pre_enqueue(self, pod: Pod) -> Status:
+        """Hold a preemptor back while its victims are being evicted (async preemption)."""
+        if self.preempting and (pod.get("metadata") or {}).get("uid", "") in self.preempting:
+            return Status.unschedulable(WAITING_FOR_PREEMPTION, resolvable=False)
+        return SUCCESS
+
+    def is_pod_running_preemption(self, uid: str) -> bool:
+        return uid in self.preempting
+
+    async def wait_for_preemptions(self) -> None:
+        """Wait until every background preemption finished (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def post_filter(self, state: CycleState, pod: PodInfo,
                           filtered_statuses: dict[str, Status]) -> tuple[str | None, Status]:
@@ -157,6 +192,9 @@ class DefaultPreemption:
             return None, Status.unschedulable(str(fit))
         best = pick_one_node(candidates)
         assert best is not None
+        if self.async_preemption and self in (getattr(self.handle, "points", None) or {}).get("preEnqueue", ()):
+            self.prepare_candidate_async(best, pod)
+            return best.node_name, Status.success()
         try:
             await self.prepare_candidate(best, pod)
         except ApiError as e:
@@ -168,6 +206,8 @@ class DefaultPreemption:
         if spec.get("preemptionPolicy") == "Never":
             return False, NOT_ELIGIBLE_NEVER
         nominated = st.get("nominatedNodeName")
+        if not nominated and hasattr(self.handle, "nominated_node_name"):
+            nominated = self.handle.nominated_node_name(pod)
         if nominated:
             s = statuses.get(nominated)
             if s is not None and s.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
@@ -201,8 +241,13 @@ class DefaultPreemption:
         offset = self.rng.randrange(len(potential))
         violating: list[Candidate] = []
         non_violating: list[Candidate] = []
+        quick = self._fit_is_filtered(state)
+        unfit: list[NodeInfo] = []  # surely no candidates; their exact statuses are needed only if none is found
         for i in range(len(potential)):
             ni = potential[(offset + i) % len(potential)]
+            if quick and self.surely_unfit(pod, ni):
+                unfit.append(ni)
+                continue
             node_copy, state_copy = ni.clone(), state.clone()
             victims, violations, status = self.select_victims_on_node(state_copy, pod, node_copy, pdbs)
             if status.is_success() and victims:
@@ -213,7 +258,43 @@ class DefaultPreemption:
             if status.is_success():
                 status = Status.error(f"expected at least one victim pod on node {ni.name!r}")
             statuses[ni.name] = status
-        return (non_violating + violating)[:max(want, 1)] if non_violating or violating else [], statuses
+        if non_violating or violating:
+            return (non_violating + violating)[:max(want, 1)], statuses
+        for ni in unfit:
+            statuses[ni.name] = self.select_victims_on_node(state.clone(), pod, ni.clone(), pdbs)[2]
+        return [], statuses
+
+    def _fit_is_filtered(self, state: CycleState) -> bool:
+        """NodeResourcesFit is one of this profile's filters for this pod (so surely_unfit may be used)."""
+        points = getattr(self.handle, "points", None)
+        return bool(points) and FIT_PLUGIN not in state.skip_filter_plugins and \
+            any(p.name == FIT_PLUGIN for p in points.get("filter", ()))
+
+    @staticmethod
+    def _kept_requests(ni: NodeInfo, prio: int) -> tuple[int, int, int, int]:
+        """cpu, memory, ephemeral storage and number of the node's pods that preemption by priority prio keeps."""
+        used = ni.requested
+        cpu, mem, eph, n = used.milli_cpu, used.memory, used.ephemeral_storage, len(ni.pods)
+        for p in ni.pods:
+            if priority_of(p.pod) < prio:
+                r = p.requests
+                cpu, mem, eph, n = cpu - r.milli_cpu, mem - r.memory, eph - r.ephemeral_storage, n - 1
+        return cpu, mem, eph, n
+
+    def surely_unfit(self, pod: PodInfo, ni: NodeInfo) -> bool:
+        """Whether NodeResourcesFit rejects the pod on the node even with every lower-priority pod removed and the
+        pods nominated there with a priority >= the pod's added: then select_victims_on_node finds no victims
+        there, and the clones and filter runs of the dry run can be skipped (the outcome is the same)."""
+        prio = priority_of(pod.pod)
+        cpu, mem, eph, n = self._kept.values(prio, [ni], lambda nodes: [self._kept_requests(nodes[0], prio)])[0]
+        nominated = getattr(self.handle, "nominated_pods_for_node", None)
+        for p in nominated(ni.name) if nominated is not None else ():
+            if p.uid != pod.uid and priority_of(p.pod) >= prio:
+                r = p.requests
+                cpu, mem, eph, n = cpu + r.milli_cpu, mem + r.memory, eph + r.ephemeral_storage, n + 1
+        req, alloc = pod.requests, ni.allocatable
+        return (n + 1 > alloc.allowed_pod_number or 0 < req.milli_cpu > alloc.milli_cpu - cpu
+                or 0 < req.memory > alloc.memory - mem or 0 < req.ephemeral_storage > alloc.ephemeral_storage - eph)
 
     def _pdbs(self) -> list[dict[str, Any]]:
         lister = lister_or_none(self.handle, "policy", "v1", "poddisruptionbudgets")
@@ -264,24 +345,61 @@ class DefaultPreemption:
         return run(state, pod, node)
 
     async def prepare_candidate(self, c: Candidate, pod: PodInfo) -> None:
-        """Evict the victims (DisruptionTarget condition, then delete), clear lower-priority nominations on the
-        node, and record the nomination on the preemptor."""
+        """Evict the victims (DisruptionTarget condition, then delete) and clear lower-priority nominations on the
+        node. The preemptor's nominatedNodeName is written by the scheduler with its PodScheduled condition."""
         scheduler = (pod.pod.get("spec") or {}).get("schedulerName") or "default-scheduler"
         await asyncio.gather(*(self._evict(v.pod, scheduler) for v in c.victims))
+        self._record_preempted(c, pod)
+        await self._clear_lower_priority_nominations(c, pod)
+
+    def prepare_candidate_async(self, c: Candidate, pod: PodInfo) -> None:
+        """prepare_candidate in a background task. The preemptor is held at PreEnqueue until all victims but the
+        last are evicted; the last victim's deletion is then the event that releases it (as upstream)."""
+        uid = pod.uid
+        self.preempting.add(uid)
+        task = asyncio.create_task(self._prepare_in_background(c, pod), name=f"preempt {pod.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _prepare_in_background(self, c: Candidate, pod: PodInfo) -> None:
+        uid = pod.uid
+        scheduler = (pod.pod.get("spec") or {}).get("schedulerName") or "default-scheduler"
+        release = True  # activate the preemptor ourselves unless the last victim's deletion event will
+        try:
+            await self._clear_lower_priority_nominations(c, pod)
+            if c.victims:
+                await asyncio.gather(*(self._evict(v.pod, scheduler) for v in c.victims[:-1]))
+                self.preempting.discard(uid)
+                release = not await self._evict(c.victims[-1].pod, scheduler)
+            self._record_preempted(c, pod)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the preemptor is retried
+            log.warning("preemption by %s on node %s failed: %s", pod.key, c.node_name, e)
+        finally:
+            self.preempting.discard(uid)
+            activate = getattr(self.handle, "activate", None)
+            if release and activate is not None:
+                activate([pod.pod])
+
+    def _record_preempted(self, c: Candidate, pod: PodInfo) -> None:
         record = getattr(self.handle, "event", None)
         for v in c.victims if record is not None else ():
             record(v.pod, "Normal", "Preempted", "Preempting", f"Preempted by pod {pod.uid} on node {c.node_name}")
+
+    async def _clear_lower_priority_nominations(self, c: Candidate, pod: PodInfo) -> None:
         nominated = getattr(self.handle, "nominated_pods_for_node", None)
         if nominated is not None:
             prio = priority_of(pod.pod)
             await asyncio.gather(*(self._clear_nominated_node_name(p.pod) for p in nominated(c.node_name)
                                    if priority_of(p.pod) < prio and p.uid != pod.uid))
-        await self._patch_status(pod.pod, {"nominatedNodeName": c.node_name})
 
-    async def _evict(self, victim: Pod, scheduler: str) -> None:
+    async def _evict(self, victim: Pod, scheduler: str) -> bool:
+        """DisruptionTarget condition, then delete. False if the victim was already gone (or waiting at Permit,
+        then rejected there)."""
         reject = getattr(self.handle, "reject_waiting_pod", None)
         if reject is not None and reject(victim.get("metadata", {}).get("uid", "")):
-            return
+            return False
         condition = {"type": DISRUPTION_TARGET, "status": "True", "reason": REASON_PREEMPTION_BY_SCHEDULER,
                      "message": f"{scheduler}: preempting to accommodate a higher priority pod"}
         try:
@@ -289,15 +407,17 @@ class DefaultPreemption:
             await self.handle.client.delete(
                 resource_path("", "v1", "pods", namespace_of(victim), name_of(victim)))
         except ApiError as e:
-            if not e.not_found():
+            if not e.not_found:
                 raise
+            return False
+        return True
 
     async def _clear_nominated_node_name(self, pod: Pod) -> None:
         if (pod.get("status") or {}).get("nominatedNodeName"):
             try:
                 await self._patch_status(pod, {"nominatedNodeName": None})
             except ApiError as e:
-                if not e.not_found():
+                if not e.not_found:
                     raise
 
     async def _patch_status(self, pod: Pod, status: dict[str, Any]) -> None:
@@ -307,4 +427,4 @@ class DefaultPreemption:
 
 
 def new(args: dict[str, Any], handle: PreemptionHandle) -> DefaultPreemption:
-    return DefaultPreemption(args or {}, handle)
+    return DefaultPreemption(args or {}, handle, async_preemption=True)

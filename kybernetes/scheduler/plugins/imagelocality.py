@@ -7,6 +7,7 @@ from typing import Any
 
 from kybernetes.scheduler.framework.interface import (MAX_NODE_SCORE, SUCCESS, CycleState, Handle, NodeInfo, PodInfo,
                                                       Status)
+from kybernetes.scheduler.plugins.helpers.pods import snapshot_or_none
 
 NAME = "ImageLocality"
 MB = 1024 * 1024
@@ -45,7 +46,11 @@ class ImageLocality:
         return images
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
-        """Skip when no candidate node reports any image."""
+        """Skip when no node has any of the pod's images (or no candidate node reports any image)."""
+        snap = snapshot_or_none(self.handle)
+        if snap is not None:
+            names = snap.image_names
+            return SUCCESS if any(image in names for image in self._images(pod)) else Status.skip()
         return SUCCESS if any(ni.image_states for ni in nodes) else Status.skip()
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, CycleState, Handle, NodeInfo, PodInfo,
-                                                      Status)
+from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, ClusterEventWithHint, CycleState, Handle,
+                                                      Node, NodeInfo, Pod, PodInfo, QueueingHint, Status)
 from kybernetes.scheduler.plugins.helpers.nodeaffinity import (OBJECT_NAME_FIELD, NodeSelector,
                                                                PreferredSchedulingTerms, RequiredNodeAffinity,
                                                                preferred_node_affinity, required_node_affinity)
@@ -66,8 +66,25 @@ class NodeAffinity:
         self.added_preferred = PreferredSchedulingTerms(added.get("preferredDuringSchedulingIgnoredDuringExecution"))
         self._memo: dict[bytes, dict[str, tuple[Any, Status]]] = {}  # pod terms -> node name -> (node, status)
 
-    def events_to_register(self) -> list[ClusterEvent]:
-        return [ClusterEvent("Node", "Add"), ClusterEvent("Node", "UpdateNodeLabel")]
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        hint = self.is_schedulable_after_node_change
+        return [ClusterEventWithHint(ClusterEvent("Node", "Add"), hint),
+                ClusterEventWithHint(ClusterEvent("Node", "UpdateNodeLabel"), hint)]
+
+    def _matches(self, required: RequiredNodeAffinity, node: Node) -> bool:
+        if self.added_node_selector is not None and not self.added_node_selector.matches(node):
+            return False
+        return required.matches(node)
+
+    def is_schedulable_after_node_change(self, pod: Pod, old: Node | None, new: Node | None) -> QueueingHint:
+        """A node that matches the pod's nodeSelector and required affinity now, and did not before (or a new
+        one)."""
+        if new is None:
+            return QueueingHint.QUEUE_SKIP
+        required = RequiredNodeAffinity(pod)
+        if not self._matches(required, new):
+            return QueueingHint.QUEUE_SKIP
+        return QueueingHint.QUEUE if old is None or not self._matches(required, old) else QueueingHint.QUEUE_SKIP
 
     def pre_filter(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> tuple[set[str] | None, Status]:
         required = required_node_affinity(pod)

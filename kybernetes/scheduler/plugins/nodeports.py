@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, CycleState, Handle, NodeInfo, PodInfo,
-                                                      Status)
+from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, ClusterEventWithHint, CycleState, Handle,
+                                                      NodeInfo, Pod, PodInfo, QueueingHint, Status)
 from kybernetes.scheduler.framework.types import host_ports
 
 NAME = "NodePorts"
@@ -31,8 +31,17 @@ def ports_conflict(want: list[tuple[str, str, int]], used: set[tuple[str, str, i
 class NodePorts:
     name = NAME
 
-    def events_to_register(self) -> list[ClusterEvent]:
-        return [ClusterEvent("Pod", "Delete"), ClusterEvent("Node", "Add")]
+    def events_to_register(self) -> list[ClusterEvent | ClusterEventWithHint]:
+        return [ClusterEventWithHint(ClusterEvent("Pod", "Delete"), self.is_schedulable_after_pod_deleted),
+                ClusterEvent("Node", "Add")]
+
+    def is_schedulable_after_pod_deleted(self, pod: Pod, old: Pod | None, new: Pod | None) -> QueueingHint:
+        """Only a deleted assigned pod holding one of the host ports this pod wants can free it."""
+        if old is None or not (old.get("spec") or {}).get("nodeName"):
+            return QueueingHint.QUEUE_SKIP
+        if ports_conflict(host_ports(pod), set(host_ports(old))):
+            return QueueingHint.QUEUE
+        return QueueingHint.QUEUE_SKIP
 
     def pre_filter(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> tuple[set[str] | None, Status]:
         ports = pod.cache.get("host_ports")

@@ -7,8 +7,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from kybernetes.scheduler.framework.interface import (MAX_NODE_SCORE, SUCCESS, ClusterEvent, Code, CycleState, Handle,
-                                                      NodeInfo, PodInfo, Resource, Status)
+from kybernetes.scheduler.framework.interface import (MAX_NODE_SCORE, SUCCESS, ClusterEvent, ClusterEventWithHint, Code,
+                                                      CycleState, Handle, Node, NodeInfo, Pod, PodInfo, QueueingHint,
+                                                      Resource, Status)
+from kybernetes.scheduler.framework.types import new_node_info, new_pod_info, pod_requests
+from kybernetes.scheduler.plugins.helpers.pods import snapshot_or_none
+from kybernetes.scheduler.plugins.helpers.scoring import GenerationMemo
 
 FIT_NAME = "NodeResourcesFit"
 BALANCED_NAME = "NodeResourcesBalancedAllocation"
@@ -93,6 +97,7 @@ class _Scorer:
     def __init__(self, strategy: dict[str, Any]) -> None:
         self.kind = strategy.get("type") or LEAST_ALLOCATED
         self.resources = [(r["name"], int(r.get("weight") or 1)) for r in strategy.get("resources") or DEFAULT_RESOURCES]
+        self.memo = GenerationMemo()
         self.shape_fn = None
         if self.kind == REQUESTED_TO_CAPACITY_RATIO:
             shape = (strategy.get("requestedToCapacityRatio") or {}).get("shape") or [
@@ -116,6 +121,12 @@ class _Scorer:
         return self.shape_fn(requested * 100 // capacity)
 
     def score_nodes(self, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """score() over many nodes, remembered per node state for pods of the same requests."""
+        nz, r = pod.non_zero_requests, pod.requests
+        key = (nz.milli_cpu, nz.memory, r.milli_cpu, r.memory, r.ephemeral_storage, tuple(sorted(r.scalar.items())))
+        return self.memo.values(key, nodes, lambda todo: self._score_nodes(pod, todo))
+
+    def _score_nodes(self, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         """score() over many nodes; LeastAllocated/MostAllocated on cpu and memory inlined."""
         names = [name for name, _ in self.resources]
         if self.kind == REQUESTED_TO_CAPACITY_RATIO or names != ["cpu", "memory"]:
@@ -153,19 +164,106 @@ class _Scorer:
         return total // weights if weights else 0
 
 
+class FreeFloor:
+    """A lower bound of the free pod slots, milli-CPU, memory and ephemeral storage of every node of a snapshot,
+    kept up to date from the snapshot's changed nodes (Snapshot.changed_since). A pod asking for no more than the
+    floor fits every node, so the filter need not look at them one by one."""
+
+    def __init__(self) -> None:
+        self.snapshot: Any = None
+        self.generation = -1
+        self.free: dict[str, tuple[int, int, int, int]] = {}  # node name -> free (pods, cpu, memory, storage)
+        self.floor: tuple[int, ...] = (0, 0, 0, 0)
+        self.exact = False  # False once some node's free amount grew: the floor may be lower than needed
+
+    @staticmethod
+    def free_of(ni: NodeInfo) -> tuple[int, int, int, int]:
+        a, u = ni.allocatable, ni.requested
+        return (a.allowed_pod_number - len(ni.pods), a.milli_cpu - u.milli_cpu, a.memory - u.memory,
+                a.ephemeral_storage - u.ephemeral_storage)
+
+    def get(self, snapshot: Any) -> tuple[int, ...]:
+        changed = snapshot.changed_since(self.generation) if snapshot is self.snapshot else None
+        if changed is None:
+            self.free = {ni.name: self.free_of(ni) for ni in snapshot.list()}
+            self.refresh()
+        elif changed:
+            floor = list(self.floor)
+            for name in changed:
+                old = self.free.pop(name, None)
+                ni = snapshot.get(name)
+                if ni is None:
+                    continue
+                new = self.free[name] = self.free_of(ni)
+                floor = [min(f, v) for f, v in zip(floor, new)]
+                if old is not None and any(n > o for n, o in zip(new, old)):
+                    self.exact = False
+            self.floor = tuple(floor)
+        self.snapshot, self.generation = snapshot, snapshot.generation
+        return self.floor
+
+    def refresh(self) -> tuple[int, ...]:
+        """The exact floor of the remembered nodes."""
+        self.floor = tuple(map(min, zip(*self.free.values()))) if self.free else (0, 0, 0, 0)
+        self.exact = True
+        return self.floor
+
+
+def _fits_floor(floor: tuple[int, ...], req: Resource) -> bool:
+    return floor[0] >= 1 and req.milli_cpu <= floor[1] and req.memory <= floor[2] and req.ephemeral_storage <= floor[3]
+
+
 class NodeResourcesFit:
     """Filter: the node has room for the pod's requests. Score: the configured scoring strategy."""
 
     name = FIT_NAME
 
-    def __init__(self, args: dict[str, Any]) -> None:
+    def __init__(self, args: dict[str, Any], handle: Handle | None = None) -> None:
         self.ignored = set(args.get("ignoredResources") or ())
         self.ignored_groups = set(args.get("ignoredResourceGroups") or ())
         self.scorer = _Scorer(args.get("scoringStrategy") or {})
+        self.handle = handle
+        self.free_floor = FreeFloor()
 
-    def events_to_register(self) -> list[ClusterEvent]:
-        return [ClusterEvent("Pod", "Delete"), ClusterEvent("Pod", "UpdatePodScaleDown"), ClusterEvent("Node", "Add"),
-                ClusterEvent("Node", "UpdateNodeAllocatable")]
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        pod_hint, node_hint = self.is_schedulable_after_pod_change, self.is_schedulable_after_node_change
+        return [ClusterEventWithHint(ClusterEvent("Pod", "Delete"), pod_hint),
+                ClusterEventWithHint(ClusterEvent("Pod", "UpdatePodScaleDown"), pod_hint),
+                ClusterEventWithHint(ClusterEvent("Node", "Add"), node_hint),
+                ClusterEventWithHint(ClusterEvent("Node", "UpdateNodeAllocatable"), node_hint)]
+
+    def _requested(self, pod: Pod) -> list[str]:
+        """The resources the pod asks for that this plugin checks ('pods' always: every pod takes a slot)."""
+        r = pod_requests(pod)
+        names = ["pods"] + [n for n, q in (("cpu", r.milli_cpu), ("memory", r.memory),
+                                           ("ephemeral-storage", r.ephemeral_storage)) if q]
+        return names + [n for n, q in r.scalar.items() if q and not _is_ignored(n, self.ignored, self.ignored_groups)]
+
+    def is_schedulable_after_pod_change(self, pod: Pod, old: Pod | None, new: Pod | None) -> QueueingHint:
+        """A deleted pod frees what it held on its node (every pod holds a pod slot); a scaled-down one helps only
+        if it now requests less of something this pod asks for."""
+        if not ((old or {}).get("spec") or {}).get("nodeName"):
+            return QueueingHint.QUEUE_SKIP  # an unscheduled pod held nothing
+        if new is None:
+            return QueueingHint.QUEUE
+        before, after = pod_requests(old or {}), pod_requests(new)
+        if any(_get(after, n) < _get(before, n) for n in self._requested(pod) if n != "pods"):
+            return QueueingHint.QUEUE
+        return QueueingHint.QUEUE_SKIP
+
+    def is_schedulable_after_node_change(self, pod: Pod, old: Node | None, new: Node | None) -> QueueingHint:
+        """A new node, or one whose allocatable grew in something the pod asks for, helps if the pod would fit
+        it empty."""
+        if new is None:
+            return QueueingHint.QUEUE_SKIP
+        pi = new_pod_info(pod)
+        if fits_request(pi, new_node_info(new), self.ignored, self.ignored_groups):
+            return QueueingHint.QUEUE_SKIP
+        if old is None:
+            return QueueingHint.QUEUE
+        before, after = new_node_info(old).allocatable, new_node_info(new).allocatable
+        grew = any(_get(after, n) > _get(before, n) for n in self._requested(pod))
+        return QueueingHint.QUEUE if grew else QueueingHint.QUEUE_SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         insufficient = fits_request(pod, node, self.ignored, self.ignored_groups)
@@ -175,8 +273,14 @@ class NodeResourcesFit:
         return Status(code, [r.reason for r in insufficient])
 
     def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[Status]:
-        """filter() over many nodes, with the common cpu/memory-only case inlined."""
+        """filter() over many nodes, with the common cpu/memory-only case inlined; every node passes at once when
+        the pod asks for no more than every node of the snapshot has free (FreeFloor)."""
         req = pod.requests
+        snap = snapshot_or_none(self.handle)
+        if snap is not None and not req.scalar:
+            floor = self.free_floor
+            if _fits_floor(floor.get(snap), req) or (not floor.exact and _fits_floor(floor.refresh(), req)):
+                return [SUCCESS] * len(nodes)
         if req.scalar or req.ephemeral_storage:
             return [self.filter(state, pod, ni) for ni in nodes]
         rc, rm = req.milli_cpu, req.memory
@@ -203,6 +307,7 @@ class NodeResourcesBalancedAllocation:
 
     def __init__(self, args: dict[str, Any]) -> None:
         self.resources = [r["name"] for r in args.get("resources") or DEFAULT_RESOURCES]
+        self.memo = GenerationMemo()
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
         r = pod.requests
@@ -227,6 +332,12 @@ class NodeResourcesBalancedAllocation:
         return int((1 - std) * MAX_NODE_SCORE), SUCCESS
 
     def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """score() over many nodes, remembered per node state for pods of the same requests."""
+        r = pod.requests
+        key = (r.milli_cpu, r.memory, r.ephemeral_storage, tuple(sorted(r.scalar.items())))
+        return self.memo.values(key, nodes, lambda todo: self._score_nodes(state, pod, todo))
+
+    def _score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         """score() over many nodes; the two-resource cpu/memory case inlined."""
         if self.resources != ["cpu", "memory"]:
             return [self.score(state, pod, ni)[0] for ni in nodes]
@@ -252,7 +363,7 @@ class NodeResourcesBalancedAllocation:
 
 
 def new(args: dict[str, Any], handle: Handle | None) -> NodeResourcesFit:
-    return NodeResourcesFit(args)
+    return NodeResourcesFit(args, handle)
 
 
 def new_balanced_allocation(args: dict[str, Any], handle: Handle | None) -> NodeResourcesBalancedAllocation:

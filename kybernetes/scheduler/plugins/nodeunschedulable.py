@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, CycleState, Handle, NodeInfo, PodInfo,
-                                                      Status)
+from kybernetes.scheduler.framework.interface import (SUCCESS, ClusterEvent, ClusterEventWithHint, CycleState, Handle,
+                                                      Node, NodeInfo, Pod, PodInfo, QueueingHint, Status)
+from kybernetes.scheduler.plugins.helpers.pods import snapshot_or_none
 
 NAME = "NodeUnschedulable"
 ERR_REASON_UNKNOWN_CONDITION = "node(s) had unknown conditions"
@@ -30,8 +31,25 @@ def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
 class NodeUnschedulable:
     name = NAME
 
-    def events_to_register(self) -> list[ClusterEvent]:
-        return [ClusterEvent("Node", "Add"), ClusterEvent("Node", "UpdateNodeTaint")]
+    def __init__(self, handle: Handle | None = None) -> None:
+        self.handle = handle
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        hint = self.is_schedulable_after_node_change
+        return [ClusterEventWithHint(ClusterEvent("Node", "Add"), hint),
+                ClusterEventWithHint(ClusterEvent("Node", "UpdateNodeTaint"), hint)]
+
+    @staticmethod
+    def _admits(pod: Pod, node: Node | None) -> bool:
+        if not ((node or {}).get("spec") or {}).get("unschedulable"):
+            return True
+        return any(tolerates(t, UNSCHEDULABLE_TAINT) for t in (pod.get("spec") or {}).get("tolerations") or ())
+
+    def is_schedulable_after_node_change(self, pod: Pod, old: Node | None, new: Node | None) -> QueueingHint:
+        """A node that admits the pod now and did not before (or is new)."""
+        if new is None or not self._admits(pod, new):
+            return QueueingHint.QUEUE_SKIP
+        return QueueingHint.QUEUE if old is None or not self._admits(pod, old) else QueueingHint.QUEUE_SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if node.node is None:
@@ -44,10 +62,14 @@ class NodeUnschedulable:
         return Status.unschedulable(ERR_REASON_UNSCHEDULABLE, resolvable=False)
 
     def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[Status]:
-        """filter() over many nodes: schedulable nodes (NodeInfo.unschedulable) pass without a call."""
+        """filter() over many nodes: schedulable nodes (NodeInfo.unschedulable) pass without a call, and all of
+        them at once when no node of the snapshot is unschedulable."""
+        snap = snapshot_or_none(self.handle)
+        if snap is not None and snap.num_unschedulable == 0:
+            return [SUCCESS] * len(nodes)  # snapshot nodes all have a node object
         return [SUCCESS if not ni.unschedulable and ni.node is not None else self.filter(state, pod, ni)
                 for ni in nodes]
 
 
 def new(args: dict[str, Any], handle: Handle | None) -> NodeUnschedulable:
-    return NodeUnschedulable()
+    return NodeUnschedulable(handle)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -53,12 +52,12 @@ class Harness:
     async def stop(self) -> None:
         for t in self.tasks:
             t.cancel()
-        for t in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if self.tasks:  # a controller that ignores cancellation fails the test instead of hanging it
+            _, pending = await asyncio.wait(self.tasks, timeout=20)
+            assert not pending, f"controllers still running 20 s after cancel: {pending}"
         self.tasks.clear()
         for f in self.factories:
-            await f.shutdown()
+            await asyncio.wait_for(f.shutdown(), 20)
         self.factories.clear()
 
     async def create(self, group: str, version: str, plural: str, body: Obj, namespace: str | None = None) -> Obj:

@@ -18,8 +18,8 @@ import pytest
 import pytest_asyncio
 
 from kybernetes.client.rest import ApiError, resource_path
-from kybernetes.kubelet.network.bridge import BRIDGE_NAME, netns_name, remove_node_network, veth_name
-from kybernetes.kubelet.network.routes import TABLE
+from kybernetes.kubelet.network.bridge import (bridge_name, netns_name, remove_node_network,
+                                               table_name, veth_name)
 from kybernetes.kubelet.runtime.interface import LABEL_POD_UID, ContainerFilter, PodSandboxFilter
 from tests.integration.kubelet.test_kubelet import NODE, PODS, Env, eventually, make_env
 
@@ -55,13 +55,20 @@ def web_pod(name: str, host_port: int = 0) -> dict:
                 "readinessProbe": {"httpGet": {"port": PORT, "path": "/"}, "periodSeconds": 1}}]}}
 
 
-def kyb_netns() -> set[str]:
+def kyb_netns(uids: set[str]) -> set[str]:
+    """The namespaces of these pods that `ip netns` lists (other clusters on the machine have their own)."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.startswith("kyb-")}
+    return {line.split()[0] for line in out.splitlines()} & {netns_name(u) for u in uids}
 
 
-def kyb_veths() -> set[str]:
-    return {n for n in os.listdir("/sys/class/net") if n.startswith("kyb") and n != BRIDGE_NAME}
+def kyb_veths(uids: set[str]) -> set[str]:
+    """The host-side veths of these pods that `ip link` lists."""
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()} & {veth_name(u) for u in uids}
+
+
+def uids(pods: dict[str, dict]) -> set[str]:
+    return {p["metadata"]["uid"] for p in pods.values()}
 
 
 def fetch(url: str) -> str:
@@ -107,14 +114,12 @@ async def env(apiserver, tmp_path) -> AsyncIterator[Env]:
         try:
             yield e
         finally:
-            for ns in kyb_netns():
-                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-            for link in kyb_veths():
-                subprocess.run(["ip", "link", "del", link], capture_output=True)
-            await remove_node_network()
+            await remove_node_network(e.root_dir)  # every pod this kubelet set up, its bridge and table
             with open("/proc/sys/net/ipv4/ip_forward", "w") as f:  # the bridge turned forwarding on
                 f.write(forward)
-            assert subprocess.run(["nft", "list", "table", "ip", TABLE], capture_output=True).returncode != 0
+            assert not os.path.exists(f"/sys/class/net/{bridge_name(e.root_dir)}")
+            table = table_name(e.root_dir)
+            assert subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode != 0
 
 
 async def test_pods_get_own_ips_reachable_from_node_and_each_other(env: Env) -> None:
@@ -162,32 +167,35 @@ async def test_pods_get_own_ips_reachable_from_node_and_each_other(env: Env) -> 
 async def test_teardown_and_restart_leave_nothing_and_reallocate(env: Env) -> None:
     names = ["web-0", "web-1", "web-2"]
     first = await start_pods(env, names)
-    assert {netns_name(p["metadata"]["uid"]) for p in first.values()} <= kyb_netns()
+    mine = uids(first)
+    assert kyb_netns(mine) == {netns_name(u) for u in mine}
 
     await env.restart()  # a kubelet restart neither loses nor duplicates networking
     await asyncio.sleep(3)
     again = {n: await env.client.get(f"{PODS}/{n}") for n in names}
     assert {n: p["status"]["podIP"] for n, p in again.items()} == {n: p["status"]["podIP"] for n, p in first.items()}
-    assert kyb_netns() == {netns_name(p["metadata"]["uid"]) for p in first.values()}
-    assert kyb_veths() == {veth_name(p["metadata"]["uid"]) for p in first.values()}
+    assert kyb_netns(mine) == {netns_name(u) for u in mine}
+    assert kyb_veths(mine) == {veth_name(u) for u in mine}
     for name, p in again.items():
         assert await asyncio.to_thread(fetch, f"http://{p['status']['podIP']}:{PORT}/") == name
 
     await delete_pods(env, names)
     # leftovers of a crash: a namespace and a reservation of a pod that no longer exists
-    subprocess.run(["ip", "netns", "add", "kyb-deadbeef"], check=True)
+    crashed = "deadbeef-0000-0000-0000-000000000000"
+    subprocess.run(["ip", "netns", "add", netns_name(crashed)], check=True)
     ipam_dir = os.path.join(env.root_dir, "network", "ipam")
     with open(os.path.join(ipam_dir, "198.18.250.200"), "w") as f:
-        f.write("deadbeef-0000-0000-0000-000000000000")
+        f.write(crashed)
+    mine.add(crashed)
     await env.restart()
 
     async def clean() -> bool:
         left = [n for n in os.listdir(ipam_dir) if not n.startswith("last_reserved")]
-        return not kyb_netns() and not kyb_veths() and not left
+        return not kyb_netns(mine) and not kyb_veths(mine) and not left
 
     await eventually(clean, timeout=20)
     addrs = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
-    assert [line for line in addrs.splitlines() if "198.18.250." in line and BRIDGE_NAME not in line] == []
+    assert [line for line in addrs.splitlines() if "198.18.250." in line and bridge_name(env.root_dir) not in line] == []
 
     second = await start_pods(env, ["web-3", "web-4", "web-5"])
     ips = [p["status"]["podIP"] for p in second.values()]
@@ -195,4 +203,5 @@ async def test_teardown_and_restart_leave_nothing_and_reallocate(env: Env) -> No
     for name, p in second.items():
         assert await asyncio.to_thread(fetch, f"http://{p['status']['podIP']}:{PORT}/") == name
     await delete_pods(env, list(second))
-    await eventually(lambda: asyncio.sleep(0, result=not kyb_netns() and not kyb_veths()), timeout=20)
+    await eventually(lambda: asyncio.sleep(0, result=not kyb_netns(uids(second)) and not kyb_veths(uids(second))),
+                     timeout=20)

@@ -92,3 +92,60 @@ def test_conditions_keep_transition_time_and_foreign_conditions():
     assert by["Ready"]["lastTransitionTime"] == "t0"
     assert by["ContainersReady"]["lastTransitionTime"] == "t1"
     assert "DisruptionTarget" in by and by["PodScheduled"]["lastTransitionTime"] == "t0"
+
+
+def test_transition_times_come_from_the_last_written_status_before_the_informer_has_it():
+    written = st.pod_conditions(spec(), [], [], [running("a")], "Running", True, "t1")
+    # a sync a second later, the informer's copy of the pod still without the written conditions
+    again = st.pod_conditions(spec(), [], [], [running("a")], "Running", True, "t2", written)
+    assert again == written
+
+
+def test_conditions_carry_no_nulls_for_the_merge_patch_to_drop():
+    old = [{"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": "t0"}]
+    conds = st.pod_conditions(spec(), old, [], [running("a")], "Running", True, "t1")
+    assert all(None not in c.values() for c in conds)
+
+
+def _pod(**status):
+    return {"metadata": {"name": "p", "uid": "u", "resourceVersion": "1", "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c"}]}, "status": {"phase": "Pending", **status}}
+
+
+def _with(pod, path, value):
+    import copy
+
+    out = copy.deepcopy(pod)
+    target = out
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return out
+
+
+_GATE = {"type": "example.com/gate", "status": "True", "lastProbeTime": None}
+
+
+@pytest.mark.parametrize(
+    "path,value,expected",
+    [
+        (("metadata", "resourceVersion"), "2", False),
+        (("status", "phase"), "Running", False),  # the kubelet's own status write coming back
+        (("status", "conditions"), [{"type": "Ready", "status": "True"}], False),
+        (("status", "phase"), "Failed", True),  # set by another component
+        (("status", "conditions"), [_GATE], True),  # a readiness gate's condition
+        (("metadata", "labels"), {"a": "c"}, True),
+        (("metadata", "deletionTimestamp"), "2024-01-01T00:00:00Z", True),
+        (("spec", "activeDeadlineSeconds"), 5, True),
+    ],
+    ids=["rv", "own-phase", "own-condition", "terminal-phase", "gate", "labels", "deletion", "spec"],
+)
+def test_needs_sync(path, value, expected):
+    old = _pod()
+    assert st.needs_sync(old, _with(old, path, value)) is expected
+
+
+def test_needs_sync_ignores_nulls_the_apiserver_drops():
+    old = _pod(conditions=[_GATE])
+    new = _pod(conditions=[{k: v for k, v in _GATE.items() if v is not None}])
+    assert st.needs_sync(old, new) is False

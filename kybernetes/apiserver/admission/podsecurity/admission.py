@@ -10,6 +10,9 @@ from kybernetes.apiserver.admission.podsecurity.policy import LEVELS, PRIVILEGED
 
 PLUGIN_NAME = "PodSecurity"
 LABEL_PREFIX = "pod-security.kubernetes.io/"
+# audit annotations (upstream's api.AuditAnnotationPrefix + EnforcedPolicyAnnotationKey / AuditViolationsAnnotationKey)
+ENFORCE_POLICY_ANNOTATION = "pod-security.kubernetes.io/enforce-policy"
+AUDIT_VIOLATIONS_ANNOTATION = "pod-security.kubernetes.io/audit-violations"
 NAMESPACES_KEY_PREFIX = "/registry/core/namespaces/"
 
 # (group, plural) -> path from the object to its pod template
@@ -76,6 +79,12 @@ class PodSecurity:
         enforce = namespace_policy(labels, "enforce")
         warn = namespace_policy(labels, "warn")
         audit = namespace_policy(labels, "audit")
+        if is_pod:  # the policy a pod was checked against, allowed or not
+            a.add_audit_annotation(ENFORCE_POLICY_ANNOTATION, f"{enforce[0]}:{enforce[1]}")
+        audit_violations = evaluate(audit[0], md, spec)
+        if audit_violations:
+            a.add_audit_annotation(AUDIT_VIOLATIONS_ANNOTATION,
+                                   f'would violate PodSecurity "{audit[0]}:{audit[1]}": {describe(audit_violations)}')
         enforce_violations = evaluate(enforce[0], md, spec)
         if enforce_violations:
             text = f'PodSecurity "{enforce[0]}:{enforce[1]}": {describe(enforce_violations)}'
@@ -86,7 +95,3 @@ class PodSecurity:
             violations = evaluate(warn[0], md, spec)
             if violations:
                 a.warnings.append(f'would violate PodSecurity "{warn[0]}:{warn[1]}": {describe(violations)}')
-        audit_violations = evaluate(audit[0], md, spec)
-        if audit_violations:
-            a.audit_annotations["pod-security.kubernetes.io/audit-violations"] = (
-                f'would violate PodSecurity "{audit[0]}:{audit[1]}": {describe(audit_violations)}')

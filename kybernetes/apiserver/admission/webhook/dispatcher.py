@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+import orjson
 
 from kybernetes.api import errors
 from kybernetes.api.patch.json_patch import apply_json_patch
@@ -26,6 +27,15 @@ VALIDATING_KEY_PREFIX = GROUP_PREFIX + "validatingwebhookconfigurations/"
 NAMESPACES_KEY_PREFIX = "/registry/core/namespaces/"
 SERVICES_KEY_PREFIX = "/registry/core/services/"
 ENDPOINTS_KEY_PREFIX = "/registry/core/endpoints/"
+# audit annotations, keyed <prefix>round_<r>_index_<i> as upstream's webhook annotator keys them
+MUTATION_ANNOTATION_PREFIX = "mutation.webhook.admission.k8s.io/"
+PATCH_ANNOTATION_PREFIX = "patch.webhook.admission.k8s.io/"
+MUTATING_FAILED_OPEN_PREFIX = "failed-open." + MUTATION_ANNOTATION_PREFIX
+VALIDATING_FAILED_OPEN_PREFIX = "failed-open.validating.webhook.admission.k8s.io/"
+
+
+def annotation_key(prefix: str, round_: int, index: int) -> str:
+    return f"{prefix}round_{round_}_index_{index}"
 
 
 def denied(name: str, response: Obj) -> errors.StatusError:
@@ -80,6 +90,15 @@ class WebhookDispatcher:
         return [w for _, cfg in configs for w in cfg.get("webhooks") or []
                 if isinstance(w, dict) and webhook_matches(w, a, namespace)]
 
+    def matching_indexed(self, a: Attributes) -> list[tuple[str, int, Obj]]:
+        """(configuration name, index among all webhooks in name order, webhook) of the matching ones."""
+        wanted = {id(w) for w in self.matching(a)}
+        if not wanted:
+            return []
+        hooks = [(cfg.get("metadata", {}).get("name", ""), w) for _, cfg in sorted(self.ctx.objects(
+            self.key_prefix).items()) for w in cfg.get("webhooks") or [] if isinstance(w, dict)]
+        return [(config, i, w) for i, (config, w) in enumerate(hooks) if id(w) in wanted]
+
     def resolve(self, namespace: str, name: str, port: int) -> tuple[str, int] | None:
         """A ready endpoint address and target port of a Service port."""
         svc = self.ctx.get(SERVICES_KEY_PREFIX, f"{namespace}/{name}")
@@ -97,8 +116,9 @@ class WebhookDispatcher:
                 return addrs[0]["ip"], int(p["port"])
         return None
 
-    async def invoke(self, webhook: Obj, a: Attributes) -> Obj | None:
-        """The webhook's response, or None when it failed and failurePolicy is Ignore."""
+    async def invoke(self, webhook: Obj, a: Attributes, failed_open_key: str = "") -> Obj | None:
+        """The webhook's response, or None when it failed and failurePolicy is Ignore (then its name is the
+        audit annotation failed_open_key)."""
         name = webhook.get("name", "")
         if a.dry_run and webhook.get("sideEffects") not in ("None", "NoneOnDryRun"):
             raise errors.bad_request(f'admission webhook "{name}" does not support dry run')
@@ -107,11 +127,13 @@ class WebhookDispatcher:
         except CallError as e:
             if webhook.get("failurePolicy", "Fail") == "Ignore":
                 log.warning("failed calling webhook %s, failing open: %s", name, e)
+                if failed_open_key:
+                    a.add_audit_annotation(failed_open_key, name)
                 return None
             raise call_failed(name, e) from e
         a.warnings.extend(str(w) for w in response.get("warnings") or [])
         for k, v in (response.get("auditAnnotations") or {}).items():
-            a.audit_annotations[f"{name}/{k}"] = str(v)
+            a.add_audit_annotation(f"{name}/{k}", str(v))
         if not response.get("allowed"):
             raise denied(name, response)
         return response
@@ -124,35 +146,49 @@ class MutatingAdmissionWebhook(WebhookDispatcher):
     key_prefix = MUTATING_KEY_PREFIX
 
     async def admit(self, a: Attributes) -> None:
-        webhooks = self.matching(a)
+        webhooks = self.matching_indexed(a)
         if not webhooks:
             return
         changed_after: dict[str, bool] = {}
-        for w in webhooks:
-            changed = await self._call_and_patch(w, a)
+        for config, index, w in webhooks:
+            changed = await self._call_and_patch(w, a, config, 0, index)
             for k in changed_after:
                 changed_after[k] = changed_after[k] or changed
             changed_after[w.get("name", "")] = False
         # reinvocationPolicy IfNeeded: once more for webhooks whose input was changed after they ran
-        for w in webhooks:
+        for config, index, w in webhooks:
             if w.get("reinvocationPolicy") == "IfNeeded" and changed_after.get(w.get("name", "")):
-                await self._call_and_patch(w, a)
+                await self._call_and_patch(w, a, config, 1, index)
 
-    async def _call_and_patch(self, webhook: Obj, a: Attributes) -> bool:
-        response = await self.invoke(webhook, a)
-        if response is None or not response.get("patch") or a.obj is None:
-            return False
-        if response.get("patchType", "JSONPatch") != "JSONPatch":
-            raise call_failed(webhook.get("name", ""), CallError(f"unsupported patch type {response.get('patchType')!r}"))
+    async def _call_and_patch(self, webhook: Obj, a: Attributes, config: str = "", round_: int = 0,
+                              index: int = 0) -> bool:
+        """Call, apply its JSONPatch; annotate the audit event with whether it mutated (and, at level Request,
+        the patch), as upstream's webhook annotator."""
+        name = webhook.get("name", "")
+        changed = False
         try:
-            patched = apply_json_patch(a.obj, base64.b64decode(response["patch"]))
-        except Exception as e:  # noqa: BLE001 - any bad patch is the webhook's failure
-            raise call_failed(webhook.get("name", ""), CallError(f"JSON patch failed: {e}")) from e
-        if patched == a.obj:
-            return False
-        a.obj.clear()
-        a.obj.update(patched)
-        return True
+            response = await self.invoke(webhook, a, annotation_key(MUTATING_FAILED_OPEN_PREFIX, round_, index))
+            if response is None or not response.get("patch") or a.obj is None:
+                return False
+            if response.get("patchType", "JSONPatch") != "JSONPatch":
+                raise call_failed(name, CallError(f"unsupported patch type {response.get('patchType')!r}"))
+            try:
+                raw = base64.b64decode(response["patch"])
+                patched = apply_json_patch(a.obj, raw)
+            except Exception as e:  # noqa: BLE001 - any bad patch is the webhook's failure
+                raise call_failed(name, CallError(f"JSON patch failed: {e}")) from e
+            a.add_audit_annotation(annotation_key(PATCH_ANNOTATION_PREFIX, round_, index), orjson.dumps({
+                "configuration": config, "webhook": name, "patch": orjson.loads(raw),
+                "patchType": "JSONPatch"}).decode(), level="Request")
+            if patched == a.obj:
+                return False
+            a.obj.clear()
+            a.obj.update(patched)
+            changed = True
+            return True
+        finally:
+            a.add_audit_annotation(annotation_key(MUTATION_ANNOTATION_PREFIX, round_, index), orjson.dumps({
+                "configuration": config, "webhook": name, "mutated": changed}).decode())
 
 
 class ValidatingAdmissionWebhook(WebhookDispatcher):
@@ -162,10 +198,11 @@ class ValidatingAdmissionWebhook(WebhookDispatcher):
     key_prefix = VALIDATING_KEY_PREFIX
 
     async def validate(self, a: Attributes) -> None:
-        webhooks = self.matching(a)
+        webhooks = self.matching_indexed(a)
         if not webhooks:
             return
-        results = await asyncio.gather(*(self.invoke(w, a) for w in webhooks), return_exceptions=True)
+        results = await asyncio.gather(*(self.invoke(w, a, annotation_key(VALIDATING_FAILED_OPEN_PREFIX, 0, i))
+                                         for _, i, w in webhooks), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise r

@@ -80,24 +80,28 @@ class CgroupSet:
 
     # --- the kubelet's side
     def set_resources(
-        self, *, memory_limit: int = 0, cpu_quota: int = 0, cpu_period: int = 0, cpu_shares: int = 0
+        self, *, memory_limit: int = 0, cpu_quota: int = 0, cpu_period: int = 0, cpu_shares: int = 0,
+        fresh: bool = False,
     ) -> None:
+        """Write the limits; `fresh` (a cgroup just made, with the kernel's defaults) skips writing "no limit"."""
         mem = self._dir("memory")
         cpu = self._dir("cpu")
         if self.version == 1:
-            if mem:
+            if mem and (memory_limit > 0 or not fresh):
                 _write(os.path.join(mem, "memory.limit_in_bytes"), str(memory_limit if memory_limit > 0 else -1))
             if cpu:
                 if cpu_period > 0:
                     _write(os.path.join(cpu, "cpu.cfs_period_us"), str(cpu_period))
-                _write(os.path.join(cpu, "cpu.cfs_quota_us"), str(cpu_quota if cpu_quota > 0 else -1))
+                if cpu_quota > 0 or not fresh:
+                    _write(os.path.join(cpu, "cpu.cfs_quota_us"), str(cpu_quota if cpu_quota > 0 else -1))
                 if cpu_shares > 0:
                     _write(os.path.join(cpu, "cpu.shares"), str(cpu_shares))
         else:
             if mem:
-                _write(os.path.join(mem, "memory.max"), str(memory_limit) if memory_limit > 0 else "max")
+                if memory_limit > 0 or not fresh:
+                    _write(os.path.join(mem, "memory.max"), str(memory_limit) if memory_limit > 0 else "max")
                 _write(os.path.join(mem, "memory.swap.max"), "0", missing_ok=True)
-            if cpu:
+            if cpu and (cpu_quota > 0 or cpu_period > 0 or not fresh):
                 period = cpu_period or 100000
                 _write(os.path.join(cpu, "cpu.max"), f"{cpu_quota if cpu_quota > 0 else 'max'} {period}")
                 if cpu_shares > 0:

@@ -30,18 +30,25 @@ def image_id(ref: str) -> str:
 
 
 class ImageStore:
-    """images.json under the runtime's root: {normalized ref: Image}."""
+    """images.json under the runtime's root: {normalized ref: Image}, read once, then kept in memory (only this
+    runtime writes it). Thread-safe: containers are created in threads."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._images: dict[str, Image] | None = None
 
     def _load(self) -> dict[str, Image]:
-        return {k: from_dict(Image, v) for k, v in (read_json(self.path) or {}).items()}
+        images = self._images
+        if images is None:
+            images = {k: from_dict(Image, v) for k, v in (read_json(self.path) or {}).items()}
+            self._images = images
+        return images
 
     def _save(self, images: dict[str, Image]) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         write_json(self.path, {k: to_dict(v) for k, v in images.items()})
+        self._images = images
 
     def pull(self, spec: ImageSpec) -> str:
         ref = normalize(spec.image)
@@ -50,8 +57,9 @@ class ImageStore:
             if ref not in images:
                 tags = [] if "@" in ref else [ref]
                 digests = [ref] if "@" in ref else []
-                images[ref] = Image(id=image_id(ref), repo_tags=tags, repo_digests=digests, size=0, spec=spec)
-                self._save(images)
+                image = Image(id=image_id(ref), repo_tags=tags, repo_digests=digests, size=0, spec=spec)
+                self._save({**images, ref: image})
+                return image.id
         return images[ref].id
 
     def status(self, spec: ImageSpec) -> Image | None:

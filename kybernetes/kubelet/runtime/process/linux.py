@@ -64,36 +64,37 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int) -> No
     _check(libc().mount(enc(source), enc(target), enc(fstype), flags, None), f"mount {source} on {target}")
 
 
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks since boot): with the PID, a process's identity."""
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat from field 3 (state) on; None when there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    rest = data[data.rindex(b")") + 2 :].split()
-    return int(rest[19])
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks since boot): with the PID, a process's identity."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])
 
 
 def proc_state(pid: int) -> str | None:
     """Field 3 of /proc/PID/stat (R, S, Z, ...), None when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return data[data.rindex(b")") + 2 :].split()[0].decode()
+    fields = _stat_fields(pid)
+    return None if fields is None else fields[0].decode()
 
 
 def is_alive(pid: int, start_time: int | None) -> bool:
     """True when PID runs (not a zombie) and is the same process that started at `start_time`."""
     if not pid:
         return False
-    st = proc_start_time(pid)
-    if st is None or (start_time is not None and st != start_time):
+    fields = _stat_fields(pid)
+    if fields is None or (start_time is not None and int(fields[19]) != start_time):
         return False
-    return proc_state(pid) not in (None, "Z", "X")
+    return fields[0] not in (b"Z", b"X")
 
 
 def set_winsize(fd: int, width: int, height: int) -> None:

@@ -25,6 +25,7 @@ What it isolates, and what not (docs/process-runtime.md says the same at more le
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import shutil
@@ -33,10 +34,13 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from kybernetes.kubelet.runtime import logs
 from kybernetes.kubelet.runtime.interface import (
+    LABEL_POD_UID,
     REASON_CONTAINER_CANNOT_RUN,
     NETWORK_READY,
     RUNTIME_READY,
@@ -70,6 +74,7 @@ from kybernetes.kubelet.runtime.interface import (
 from kybernetes.kubelet.runtime.process import linux
 from kybernetes.kubelet.runtime.process.cgroups import CgroupManager, CgroupSet
 from kybernetes.kubelet.runtime.process.images import ImageStore, normalize
+from kybernetes.kubelet.runtime.process.launcher import ShimLauncher
 from kybernetes.kubelet.runtime.process.state import from_dict, read_json, to_dict, write_json
 from kybernetes.kubelet.runtime.process.streams import (
     AttachSession,
@@ -79,11 +84,11 @@ from kybernetes.kubelet.runtime.process.streams import (
     send_ctl,
 )
 
+T = TypeVar("T")
+IO_THREADS = 16  # file-system work at once (directories, fifos, cgroups, JSON files): mostly waiting on the disk
 RUNTIME_NAME = "process"
 RUNTIME_VERSION = "0.1.0"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-SHIM_MODULE = "kybernetes.kubelet.runtime.process.shim"
-START_TIMEOUT = 30.0
 EXIT_RECORD_TIMEOUT = 5.0
 
 
@@ -109,7 +114,9 @@ class ProcessRuntime:
     """RuntimeService + ImageService over host processes; all state in files under `root_dir`.
 
     A new instance on the same root_dir (a restarted kubelet) sees every sandbox and container of the previous
-    one, running or exited, with exit codes: the shims, not this object, own the processes.
+    one, running or exited, with exit codes: the shims, not this object, own the processes. Shims are forked by
+    the instance's shim spawner (launcher.py, spawner.py). The files are read once and kept in memory (with an
+    index by pod UID): only one instance at a time writes a root_dir.
     """
 
     def __init__(
@@ -123,6 +130,7 @@ class ProcessRuntime:
         cgroup_parent: str = "kybernetes",
         pod_ip: str = "",
         python: str = sys.executable,
+        shim_spawner: bool = True,
     ) -> None:
         self.root_dir = os.path.abspath(root_dir)
         self.container_log_max_size = container_log_max_size
@@ -136,9 +144,29 @@ class ProcessRuntime:
         self._containers_dir = os.path.join(self.root_dir, "containers")
         os.makedirs(self._sandboxes_dir, exist_ok=True)
         os.makedirs(self._containers_dir, exist_ok=True)
+        # What is on disk, read once: only this object writes it (one kubelet at a time on a root_dir).
         self._records: dict[str, dict] = {}  # container.json contents (immutable but for resources)
+        self._records_loaded = False  # _records holds every container on disk
+        self._by_pod: dict[str, set[str]] = {}  # container ids by their pod-uid label
         self._configs: dict[str, ContainerConfig] = {}  # decoded record["config"] by container id
+        self._resources: dict[str, LinuxContainerResources] = {}  # decoded record["resources"] by container id
+        self._started: dict[str, dict] = {}  # started.json, once the shim wrote it (never changes after)
+        self._exited: dict[str, dict] = {}  # exited.json, once written (never changes after)
         self._sandbox_records: dict[str, dict] = {}  # sandbox.json contents by sandbox id
+        self._sandboxes_loaded = False
+        self._sandboxes_by_pod: dict[str, set[str]] = {}  # sandbox ids by their pod-uid label
+        self._sandbox_configs: dict[str, PodSandboxConfig] = {}  # decoded record["config"] by sandbox id
+        self.launcher = ShimLauncher(self.root_dir, python, use_spawner=shim_spawner)
+        # its own threads: a burst of containers queues behind neither the loop's few default ones nor others' work
+        self._io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="process-runtime-io")
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking file-system work off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Let go of the shim spawner (it exits); containers and their shims keep running."""
+        self.launcher.close()
 
     # ------------------------------------------------------------------------------------------ runtime
     async def version(self) -> VersionResponse:
@@ -156,18 +184,50 @@ class ProcessRuntime:
 
     def _resolve(self, parent: str, prefix: str) -> str:
         """The full id for an id or a unique prefix of one; NotFoundError otherwise."""
-        if prefix and os.path.isdir(os.path.join(parent, prefix)):
+        known = self._all_sandboxes() if parent == self._sandboxes_dir else self._all_records()
+        if prefix in known:
             return prefix
         if prefix:
-            found = [n for n in os.listdir(parent) if n.startswith(prefix)]
+            found = [n for n in known if n.startswith(prefix)]
             if len(found) == 1:
                 return found[0]
         kind = "pod sandbox" if parent == self._sandboxes_dir else "container"
         raise NotFoundError(f"{kind} {prefix!r} not found")
 
+    def _all_sandboxes(self) -> dict[str, dict]:
+        """Every sandbox record by id (read from disk the first time)."""
+        if not self._sandboxes_loaded:
+            for sid in os.listdir(self._sandboxes_dir):
+                self._read_sandbox(sid)
+            self._sandboxes_loaded = True
+        return self._sandbox_records
+
+    def _all_records(self) -> dict[str, dict]:
+        """Every container record by id (read from disk the first time)."""
+        if not self._records_loaded:
+            for cid in os.listdir(self._containers_dir):
+                self._record(cid)
+            self._records_loaded = True
+        return self._records
+
     # ------------------------------------------------------------------------------------------ sandboxes
     async def run_pod_sandbox(self, config: PodSandboxConfig, runtime_handler: str = "") -> str:
+        self.launcher.warm()  # a container start follows: have the spawner ready for it
+        self._all_sandboxes()
         sid = _new_id()
+        record = {
+            "id": sid,
+            "config": to_dict(config),
+            "created_at": time.time_ns(),
+            "state": PodSandboxState.SANDBOX_READY.value,
+            "runtime_handler": runtime_handler,
+            "netns_path": config.netns_path or None,
+        }
+        await self._in_thread(self._create_sandbox, sid, config, record)
+        self._add_sandbox(sid, record)
+        return sid
+
+    def _create_sandbox(self, sid: str, config: PodSandboxConfig, record: dict) -> None:
         sdir = self._sdir(sid)
         os.makedirs(sdir)
         if config.log_directory:
@@ -181,16 +241,7 @@ class ProcessRuntime:
                 lines.append("options " + " ".join(dns.options))
             with open(os.path.join(sdir, "resolv.conf"), "w") as f:
                 f.write("\n".join(lines) + "\n")
-        record = {
-            "id": sid,
-            "config": to_dict(config),
-            "created_at": time.time_ns(),
-            "state": PodSandboxState.SANDBOX_READY.value,
-            "runtime_handler": runtime_handler,
-            "netns_path": config.netns_path or None,
-        }
-        self._write_sandbox(sid, record)
-        return sid
+        write_json(os.path.join(sdir, "sandbox.json"), record)
 
     def _sandbox_record(self, sid: str) -> dict:
         record = self._read_sandbox(sid)
@@ -204,8 +255,23 @@ class ProcessRuntime:
         if record is None:
             record = read_json(os.path.join(self._sdir(sid), "sandbox.json"))
             if record is not None:
-                self._sandbox_records[sid] = record
+                self._add_sandbox(sid, record)
         return record
+
+    def _add_sandbox(self, sid: str, record: dict) -> None:
+        self._sandbox_records[sid] = record
+        uid = (record["config"].get("labels") or {}).get(LABEL_POD_UID)
+        if uid is not None:
+            self._sandboxes_by_pod.setdefault(uid, set()).add(sid)
+
+    def _drop_sandbox(self, sid: str) -> None:
+        record = self._sandbox_records.pop(sid, None)
+        self._sandbox_configs.pop(sid, None)
+        uid = ((record or {}).get("config", {}).get("labels") or {}).get(LABEL_POD_UID)
+        if uid is not None and uid in self._sandboxes_by_pod:
+            self._sandboxes_by_pod[uid].discard(sid)
+            if not self._sandboxes_by_pod[uid]:
+                del self._sandboxes_by_pod[uid]
 
     def _write_sandbox(self, sid: str, record: dict) -> None:
         write_json(os.path.join(self._sdir(sid), "sandbox.json"), record)
@@ -230,11 +296,15 @@ class ProcessRuntime:
             return
         containers = await self.list_containers(ContainerFilter(pod_sandbox_id=sid))
         await asyncio.gather(*(self.remove_container(c.id) for c in containers))
-        self._sandbox_records.pop(sid, None)
-        shutil.rmtree(self._sdir(sid), ignore_errors=True)
+        self._drop_sandbox(sid)
+        await self._in_thread(shutil.rmtree, self._sdir(sid), ignore_errors=True)
 
     def _sandbox(self, record: dict) -> tuple[PodSandboxConfig, PodSandboxState]:
-        return from_dict(PodSandboxConfig, record["config"]), PodSandboxState(record["state"])
+        """The sandbox's config (immutable, decoded once) and state."""
+        config = self._sandbox_configs.get(record["id"])
+        if config is None:
+            config = self._sandbox_configs[record["id"]] = from_dict(PodSandboxConfig, record["config"])
+        return config, PodSandboxState(record["state"])
 
     async def pod_sandbox_status(self, pod_sandbox_id: str) -> PodSandboxStatus:
         sid = self._resolve(self._sandboxes_dir, pod_sandbox_id)
@@ -254,10 +324,10 @@ class ProcessRuntime:
 
     async def list_pod_sandbox(self, filter: PodSandboxFilter | None = None) -> list[PodSandbox]:
         out = []
-        for sid in sorted(os.listdir(self._sandboxes_dir)):
-            record = self._read_sandbox(sid)
-            if record is None:
-                continue
+        records = self._all_sandboxes()
+        uid = filter.label_selector.get(LABEL_POD_UID) if filter else None
+        for sid in sorted(self._sandboxes_by_pod.get(uid, ()) if uid is not None else records):
+            record = records[sid]
             labels = record["config"].get("labels") or {}
             if filter and any(labels.get(k) != v for k, v in filter.label_selector.items()):
                 continue
@@ -288,11 +358,11 @@ class ProcessRuntime:
         cdir = self._cdir(cid)
         # directories, fifos, cgroups and files: blocking file-system work, kept off the event loop
         try:
-            record = await asyncio.to_thread(self._create, cid, cdir, sid, argv, config, sandbox_config)
+            record = await self._in_thread(self._create, cid, cdir, sid, argv, config, sandbox_config)
         except BaseException:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
-        self._records[cid] = record
+        self._add_record(cid, record)
         return cid
 
     def _create(
@@ -317,7 +387,7 @@ class ProcessRuntime:
         res = config.linux.resources
         cgroup = self.cgroups.create(sandbox.linux.cgroup_parent.strip("/") or f"pod-{sid[:16]}", cid[:16])
         if cgroup:
-            self._set_resources(cgroup, res)
+            self._set_resources(cgroup, res, fresh=True)
         sec = config.linux.security_context
         hostname = sandbox.hostname or sandbox.metadata.name
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root" if not sec.run_as_user else "/"}
@@ -373,12 +443,13 @@ class ProcessRuntime:
         return root
 
     @staticmethod
-    def _set_resources(cgroup: CgroupSet, res: LinuxContainerResources) -> None:
+    def _set_resources(cgroup: CgroupSet, res: LinuxContainerResources, *, fresh: bool = False) -> None:
         cgroup.set_resources(
             memory_limit=res.memory_limit_in_bytes,
             cpu_quota=res.cpu_quota,
             cpu_period=res.cpu_period,
             cpu_shares=res.cpu_shares,
+            fresh=fresh,
         )
 
     # ------------------------------------------------------------------------------------------ start / stop
@@ -387,20 +458,7 @@ class ProcessRuntime:
         cdir = self._cdir(cid)
         if os.path.exists(os.path.join(cdir, "started.json")) or os.path.exists(os.path.join(cdir, "exited.json")):
             raise RunContainerError(f"container {cid} is not in created state")
-        read_fd, write_fd = os.pipe()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self.python, "-m", SHIM_MODULE, cdir, str(write_fd),
-                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
-            )
-        finally:
-            os.close(write_fd)
-        try:
-            await proc.wait()  # the intermediate of the shim's double fork: exits at once
-            answer = await asyncio.wait_for(_read_all(read_fd), START_TIMEOUT)
-        finally:
-            os.close(read_fd)
+        answer = await self.launcher.launch(cdir)
         if answer.strip() == b"ok":
             return
         exited = read_json(os.path.join(cdir, "exited.json"))
@@ -468,13 +526,16 @@ class ProcessRuntime:
             return
         await self.stop_container(cid, 0)
         record = self._record(cid)
-        cgroup = CgroupSet.from_json(record.get("cgroup")) if record else None
+        self._drop_record(cid)
+        await self._in_thread(self._remove, self._cdir(cid), CgroupSet.from_json((record or {}).get("cgroup")))
+
+    @staticmethod
+    def _remove(cdir: str, cgroup: CgroupSet | None) -> None:
+        """The blocking part of remove_container (off the event loop): cgroup and files."""
         if cgroup:
             cgroup.kill_all()
             cgroup.remove()
-        self._records.pop(cid, None)
-        self._configs.pop(cid, None)
-        shutil.rmtree(self._cdir(cid), ignore_errors=True)
+        shutil.rmtree(cdir, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------ inspect
     def _record(self, cid: str) -> dict | None:
@@ -482,13 +543,37 @@ class ProcessRuntime:
         if record is None:
             record = read_json(os.path.join(self._cdir(cid), "container.json"))
             if record is not None:
-                self._records[cid] = record
+                self._add_record(cid, record)
         return record
 
+    def _add_record(self, cid: str, record: dict) -> None:
+        self._records[cid] = record
+        uid = (record["config"].get("labels") or {}).get(LABEL_POD_UID)
+        if uid is not None:
+            self._by_pod.setdefault(uid, set()).add(cid)
+
+    def _drop_record(self, cid: str) -> None:
+        record = self._records.pop(cid, None)
+        uid = ((record or {}).get("config", {}).get("labels") or {}).get(LABEL_POD_UID)
+        if uid is not None and uid in self._by_pod:
+            self._by_pod[uid].discard(cid)
+            if not self._by_pod[uid]:
+                del self._by_pod[uid]
+        for cache in (self._configs, self._resources, self._started, self._exited):
+            cache.pop(cid, None)
+
+    def _read_once(self, cache: dict[str, dict], cid: str, name: str) -> dict | None:
+        """A file the shim writes once and never changes (started.json, exited.json): cached once there."""
+        data = cache.get(cid)
+        if data is None:
+            data = read_json(os.path.join(self._cdir(cid), name))
+            if data is not None:
+                cache[cid] = data
+        return data
+
     def _state(self, cid: str) -> tuple[ContainerState, dict | None, dict | None]:
-        cdir = self._cdir(cid)
-        exited = read_json(os.path.join(cdir, "exited.json"))
-        started = read_json(os.path.join(cdir, "started.json"))
+        exited = self._read_once(self._exited, cid, "exited.json")
+        started = self._read_once(self._started, cid, "started.json")
         if exited is not None:
             return ContainerState.CONTAINER_EXITED, started, exited
         if started is None:
@@ -497,7 +582,7 @@ class ProcessRuntime:
             started["shim_pid"], started["shim_start_time"]
         ):
             return ContainerState.CONTAINER_RUNNING, started, None
-        exited = read_json(os.path.join(cdir, "exited.json"))  # written meanwhile?
+        exited = self._read_once(self._exited, cid, "exited.json")  # written meanwhile?
         if exited is not None:
             return ContainerState.CONTAINER_EXITED, started, exited
         return ContainerState.CONTAINER_UNKNOWN, started, None
@@ -516,12 +601,12 @@ class ProcessRuntime:
 
     async def list_containers(self, filter: ContainerFilter | None = None) -> list[Container]:
         out = []
-        for cid in sorted(os.listdir(self._containers_dir)):
+        records = self._all_records()
+        uid = filter.label_selector.get(LABEL_POD_UID) if filter else None
+        for cid in sorted(self._by_pod.get(uid, ()) if uid is not None else records):
             if filter and filter.id and not cid.startswith(filter.id):
                 continue
-            record = self._record(cid)
-            if record is None:
-                continue
+            record = records[cid]
             if filter and filter.pod_sandbox_id and not record["pod_sandbox_id"].startswith(filter.pod_sandbox_id):
                 continue
             labels = record["config"].get("labels") or {}
@@ -550,7 +635,7 @@ class ProcessRuntime:
             annotations=config.annotations,
             mounts=config.mounts,
             log_path=record["log_path"],
-            resources=from_dict(LinuxContainerResources, record.get("resources")),
+            resources=self._container_resources(cid, record),
         )
         if started:
             status.started_at = started["started_at"]
@@ -566,6 +651,12 @@ class ProcessRuntime:
             status.message = "the container's process and its supervisor are gone without an exit record"
         return status
 
+    def _container_resources(self, cid: str, record: dict) -> LinuxContainerResources:
+        res = self._resources.get(cid)
+        if res is None:
+            res = self._resources[cid] = from_dict(LinuxContainerResources, record.get("resources"))
+        return res
+
     async def update_container_resources(self, container_id: str, resources: LinuxContainerResources) -> None:
         cid = self._resolve(self._containers_dir, container_id)
         record = self._record(cid)
@@ -574,6 +665,7 @@ class ProcessRuntime:
         if cgroup:
             self._set_resources(cgroup, resources)
         record["resources"] = to_dict(resources)
+        self._resources.pop(cid, None)
         write_json(os.path.join(self._cdir(cid), "container.json"), record)
 
     async def reopen_container_log(self, container_id: str) -> None:
@@ -781,27 +873,6 @@ async def _wait_fd(fd: int, timeout: float | None) -> bool:
         return False
     finally:
         loop.remove_reader(fd)
-
-
-async def _read_all(fd: int) -> bytes:
-    loop = asyncio.get_running_loop()
-    chunks = []
-    fut: asyncio.Future | None = None
-    os.set_blocking(fd, False)
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            fut = loop.create_future()
-            loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
-            try:
-                await fut
-            finally:
-                loop.remove_reader(fd)
-            continue
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
 
 
 def _session_usage(pid: int) -> tuple[int, int, int]:

@@ -1,10 +1,15 @@
-"""The per-container supervisor: `python -m kybernetes.kubelet.runtime.process.shim CONTAINER_DIR READY_FD`.
+"""The per-container supervisor: one process per container that outlives the kubelet.
 
-Detaches (double fork, own session) so that it outlives the kubelet, then starts the container's process and
-acts as its parent until it exits: it writes its stdout/stderr to the CRI log file (rotating it), relays the
-`stdin` fifo to the process's stdin, obeys commands on the `ctl` fifo (`close-stdin`, `resize W H`), and finally
-records the exit in `exited.json`. The kubelet only reads the files of CONTAINER_DIR and signals the process
-group; it never needs to be the process's parent.
+Normally forked by the node's shim spawner (`spawner.py`, a warm interpreter that has imported this module once)
+and entered at `serve(CONTAINER_DIR, READY_FD)`; `python -m kybernetes.kubelet.runtime.process.shim CONTAINER_DIR
+READY_FD` is the same without the spawner (it forks once more itself so that the runtime can reap its parent).
+Either way the shim runs in its own session, its parent exits or never waits for it (it is re-parented to init or
+the nearest subreaper), and it survives the kubelet, `kill -9` included.
+
+It starts the container's process and acts as its parent until it exits: it writes its stdout/stderr to the CRI
+log file (rotating it), relays the `stdin` fifo to the process's stdin, obeys commands on the `ctl` fifo
+(`close-stdin`, `resize W H`), and finally records the exit in `exited.json`. The kubelet only reads the files
+of CONTAINER_DIR and signals the process group; it never needs to be the process's parent.
 
 Files in CONTAINER_DIR: spec.json (input, written by the runtime), started.json {pid, pid_start_time,
 started_at, shim_pid, shim_start_time}, exited.json {exit_code, signal, finished_at, reason, message},
@@ -33,13 +38,36 @@ DRAIN_TIMEOUT = 2.0
 IGNORED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
 
 
-def write_json(path: str, data: dict) -> None:
+def write_json(path: str, data: dict, *, durable: bool = True) -> None:
+    """Atomically (temp file, rename); `durable` also fsyncs (the exit record: it must survive a crash of the
+    machine; started.json need not, as the process it names does not survive one either)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.rename(tmp, path)
+
+
+def set_title(words: list[str], comm: str = "kybernetes-shim") -> None:
+    """Show `words` as this process's command line (ps, /proc/PID/cmdline) and `comm` as its name.
+
+    A forked shim would otherwise show its spawner's command line. The original argv area is rewritten in
+    place (through /proc/self/mem, within its bounds, the rest zero-filled); best effort.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48 and 49 of stat)
+        title = b"\0".join(w.encode() for w in words)[: end - start - 1]
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(title.ljust(end - start, b"\0"))
+        with open("/proc/self/comm", "w") as f:
+            f.write(comm[:15])
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 class Shim:
@@ -304,13 +332,14 @@ def exit_record(shim: Shim, status: int) -> dict:
     return {"exit_code": code, "signal": sig, "finished_at": time.time_ns(), "reason": reason, "message": ""}
 
 
-def main(argv: list[str]) -> int:
-    cdir, ready_fd = argv[0], int(argv[1])
-    if os.fork() > 0:
-        os._exit(0)  # the runtime reaps this intermediate at once; the shim is re-parented to init
+def serve(cdir: str, ready_fd: int, title: list[str] | None = None) -> int:
+    """Be the shim of CONTAINER_DIR in this (already forked) process: detach, start the process, report "ok" or
+    "error" on `ready_fd`, then supervise it until it exits. Returns the shim's exit code."""
     os.setsid()
     for sig in IGNORED_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    if title:
+        set_title(title)
     err = os.open(os.path.join(cdir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(err, 2)
     os.close(err)
@@ -347,12 +376,20 @@ def main(argv: list[str]) -> int:
         os.path.join(cdir, "started.json"),
         {"pid": shim.proc.pid, "pid_start_time": linux.proc_start_time(shim.proc.pid),
          "started_at": time.time_ns(), "shim_pid": os.getpid(), "shim_start_time": linux.proc_start_time(os.getpid())},
+        durable=False,
     )
     os.write(ready_fd, b"ok\n")
     os.close(ready_fd)
     status = shim.run()
     write_json(os.path.join(cdir, "exited.json"), exit_record(shim, status))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """`python -m ...shim CONTAINER_DIR READY_FD`: fork, so that the caller reaps this process at once."""
+    if os.fork() > 0:
+        os._exit(0)  # the runtime reaps this intermediate at once; the shim is re-parented to init
+    return serve(argv[0], int(argv[1]))
 
 
 if __name__ == "__main__":

@@ -43,3 +43,15 @@ def namespace_labels(handle: Handle | None, namespace: str) -> dict[str, str]:
     lister = lister_or_none(handle, "", "v1", "namespaces")
     ns = lister.get_by_key(namespace) if lister is not None else None
     return labels_of(ns)
+
+
+def snapshot_or_none(handle: Handle | None) -> Any:
+    """The handle's current snapshot if it keeps cluster-wide summaries (num_tainted, num_unschedulable,
+    image_names: see scheduler.cache.Snapshot), else None. Batch paths use it only on nodes of that snapshot."""
+    if handle is None:
+        return None
+    try:
+        snap = handle.snapshot()
+    except (AssertionError, AttributeError):
+        return None
+    return snap if hasattr(snap, "num_tainted") else None

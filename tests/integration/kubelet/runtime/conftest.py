@@ -62,3 +62,4 @@ async def cleanup(rt):
     for pid, start in pids:  # belt and braces: the recorded processes only, by PID
         if is_alive(pid, start):
             os.kill(pid, signal.SIGKILL)
+    rt.close()  # its shim spawner exits

@@ -1,4 +1,5 @@
-"""The kubelet server authenticates bearer tokens with a TokenReview through the kubelet's client."""
+"""The kubelet server authenticates bearer tokens with a TokenReview through the kubelet's client, then authorizes
+them with a SubjectAccessReview."""
 
 from __future__ import annotations
 
@@ -19,12 +20,16 @@ USERS = {"admin-token": {"username": "alice", "groups": ["system:masters", "syst
 
 
 class ReviewingClient:
-    """Answers TokenReviews as the apiserver would, from USERS."""
+    """Answers TokenReviews as the apiserver would, from USERS; SubjectAccessReviews allow system:masters."""
 
     def __init__(self) -> None:
         self.reviews: list[str] = []
+        self.access_reviews: list[dict] = []
 
     async def create(self, path: str, body: dict) -> dict:
+        if body["kind"] == "SubjectAccessReview":
+            self.access_reviews.append(body["spec"])
+            return {**body, "status": {"allowed": "system:masters" in body["spec"]["groups"]}}
         token = body["spec"]["token"]
         self.reviews.append(token)
         user = USERS.get(token)
@@ -60,4 +65,8 @@ async def test_bearer_tokens(kubelet_url, token: str | None, status: int) -> Non
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession() as s, s.get(url + "/pods", ssl=ctx, headers=headers) as r:
         assert r.status == status
+        if status == 403:
+            assert await r.text() == ("Forbidden (user=system:serviceaccount:ns:sa, verb=get, resource=nodes, "
+                                      "subresource=proxy)")
     assert client.reviews == ([token] if token else [])
+    assert len(client.access_reviews) == (1 if status in (200, 403) else 0)

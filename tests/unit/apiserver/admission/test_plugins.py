@@ -12,7 +12,8 @@ from kybernetes.apiserver.admission.plugins import enabled_plugins
 from .helpers import FakeCache, attrs, pod
 
 DEFAULTS = ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "PodSecurity", "Priority",
-            "DefaultTolerationSeconds", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ValidatingAdmissionWebhook",
+            "DefaultTolerationSeconds", "CertificateApproval", "CertificateSigning", "CertificateSubjectRestriction",
+            "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ValidatingAdmissionWebhook",
             "ResourceQuota"]
 
 

@@ -101,18 +101,64 @@ async def test_preemption_picks_node_and_victims(nodes: dict[str, list[dict[str,
     assert victim_names(handle) == want_victims
 
 
-async def test_victims_get_disruption_target_then_deleted_and_preemptor_nominated() -> None:
+async def test_victims_get_disruption_target_then_deleted() -> None:
     handle, plugin = setup({"n1": [pod("v", cpu="2", priority=1)]})
-    await run(handle, plugin, pod("preemptor", cpu="1", priority=10, schedulerName="my-scheduler"))
+    nominated, _ = await run(handle, plugin, pod("preemptor", cpu="1", priority=10, schedulerName="my-scheduler"))
+    assert nominated == "n1"  # the scheduler writes it with the PodScheduled condition, in one patch
     calls = handle.client.calls
     assert [(m, path) for m, path, _ in calls] == [
         ("PATCH", "/api/v1/namespaces/default/pods/v/status"),
-        ("DELETE", "/api/v1/namespaces/default/pods/v"),
-        ("PATCH", "/api/v1/namespaces/default/pods/preemptor/status")]
+        ("DELETE", "/api/v1/namespaces/default/pods/v")]
     cond = calls[0][2]["status"]["conditions"][0]
     assert cond == {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
                     "message": "my-scheduler: preempting to accommodate a higher priority pod"}
-    assert calls[2][2] == {"status": {"nominatedNodeName": "n1"}}
+
+
+class _AsyncHandle(FakeHandle):
+    """A FakeHandle whose framework has DefaultPreemption at PreEnqueue and records activations."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.points: dict[str, list[Any]] = {"preEnqueue": []}
+        self.activated: list[str] = []
+
+    def activate(self, pods: list[dict[str, Any]]) -> None:
+        self.activated += [p["metadata"]["name"] for p in pods]
+
+
+@pytest.mark.parametrize("victims,released_by_us", [(["v1", "v2"], False), ([], True)],
+                         ids=["last-victim-deletion-releases", "nothing-to-delete-releases-at-once"])
+async def test_async_preemption_holds_preemptor_until_evictions_are_sent(victims: list[str],
+                                                                         released_by_us: bool) -> None:
+    infos = [node_info(node("n1", cpu="2"), *[pod(v, cpu="1", priority=1) for v in victims])]
+    handle = _AsyncHandle(infos, {"poddisruptionbudgets": []}, [CPUFit()])
+    plugin = dp.DefaultPreemption({}, handle, rng=random.Random(0), async_preemption=True)
+    handle.points["preEnqueue"].append(plugin)
+    preemptor = pod("preemptor", cpu="2" if victims else "1", priority=10)
+    p = pi(preemptor)
+    c = dp.Candidate("n1", [pi(pod(v, cpu="1", priority=1)) for v in victims])
+    plugin.prepare_candidate_async(c, p)
+    assert handle.client.calls == []  # nothing sent within the scheduling cycle
+    assert plugin.pre_enqueue(preemptor).code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE
+    assert plugin.is_pod_schedulable_after_pod_deletion(preemptor, None, None) == dp.QueueingHint.QUEUE_SKIP
+    await plugin.wait_for_preemptions()
+    assert plugin.pre_enqueue(preemptor).is_success()
+    assert plugin.is_pod_schedulable_after_pod_deletion(preemptor, None, None) == dp.QueueingHint.QUEUE
+    assert sorted(path for m, path, _ in handle.client.calls if m == "DELETE") == \
+        [f"/api/v1/namespaces/default/pods/{v}" for v in victims]
+    assert handle.activated == (["preemptor"] if released_by_us else [])
+
+
+async def test_async_preemption_through_post_filter_returns_before_evicting() -> None:
+    infos = [node_info(node("n1", cpu="2"), pod("v", cpu="2", priority=1))]
+    handle = _AsyncHandle(infos, {"poddisruptionbudgets": []}, [CPUFit()])
+    plugin = dp.DefaultPreemption({}, handle, rng=random.Random(0), async_preemption=True)
+    handle.points["preEnqueue"].append(plugin)
+    nominated, status = await run(handle, plugin, pod("preemptor", cpu="1", priority=10))
+    assert (nominated, status.is_success()) == ("n1", True)
+    assert handle.client.calls == []
+    await plugin.wait_for_preemptions()
+    assert [m for m, _, _ in handle.client.calls] == ["PATCH", "DELETE"]
 
 
 UNRESOLVABLE = {"n2": Status.unschedulable("node(s) had untolerated taint {k: v}", resolvable=False),
