@@ -93,7 +93,7 @@ def _teardown(cluster: TwoNodeCluster, runtime_a: str) -> None:
     try:
         if cluster.proc.poll() is None:
             for ns in cluster.namespaces:  # pods stuck on a dead node would block their namespace forever
-                cluster.kubectl("-n", ns, "delete", "pods", "--all", "--field-selector", "spec.nodeName=node-b",
+                cluster.kubectl("-n", ns, "delete", "pods", "--field-selector", "spec.nodeName=node-b",
                                 "--force", "--grace-period=0", "--wait=false", check=False)
             if cluster.namespaces:
                 cluster.kubectl("delete", "namespace", *cluster.namespaces, "--timeout=60s", check=False,
