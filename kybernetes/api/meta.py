@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
-import uuid
+import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -13,9 +15,17 @@ GENERATED_SUFFIX_LENGTH = 5
 MAX_GENERATE_NAME_PREFIX = 63 - GENERATED_SUFFIX_LENGTH
 
 
+_now_text: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339() -> str:
     """The current time as Kubernetes writes metav1.Time: second precision, UTC, 'Z'."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _now_text
+    second = int(time.time())
+    cached = _now_text
+    if cached[0] != second:
+        cached = _now_text = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return cached[1]
 
 
 def now_micro() -> str:
@@ -33,8 +43,33 @@ def format_time(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_UID_POOL_BYTES = 4096  # 256 uids per getrandom() call
+_uid_lock = threading.Lock()
+_uid_pool = b""
+_uid_pos = 0
+
+
+def _reset_uid_pool() -> None:
+    """A forked child must not hand out the uids its parent's pool still holds."""
+    global _uid_pool, _uid_pos
+    _uid_pool, _uid_pos = b"", 0
+
+
+os.register_at_fork(after_in_child=_reset_uid_pool)
+
+
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as uuid.uuid4() makes them, from a pool of os.urandom bytes."""
+    global _uid_pool, _uid_pos
+    with _uid_lock:
+        if _uid_pos >= len(_uid_pool):
+            _uid_pool, _uid_pos = os.urandom(_UID_POOL_BYTES), 0
+        raw = bytearray(_uid_pool[_uid_pos:_uid_pos + 16])
+        _uid_pos += 16
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def generate_name(prefix: str) -> str:

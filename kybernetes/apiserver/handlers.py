@@ -61,6 +61,11 @@ def warning_header(text: str) -> str:
     return f'299 - "{escaped}"'
 
 
+def _is_json(content_type: str) -> bool:
+    """Whether decode_object reads a body of this type as JSON (so that it holds JSON values only)."""
+    return content_type.split(";", 1)[0].strip().lower() in neg.JSON_TYPES
+
+
 def _int_param(request: web.Request, name: str) -> int:
     v = request.query.get(name, "")
     if not v:
@@ -146,10 +151,11 @@ class ResourceHandlers:
 
     async def create(self, request: web.Request, ri: RequestInfo, info: ResourceInfo, accept: neg.Accept) -> web.Response:
         ctx = request_context(request)
-        body = neg.decode_object(await neg.read_body(request), request.headers.get("Content-Type", ""))
+        content_type = request.headers.get("Content-Type", "")
+        body = neg.decode_object(await neg.read_body(request), content_type)
         obj = self.rest.check_body_type(info, body)
         self.rest.check_unknown_fields(info, obj, ctx, decoding=True)
-        created = await self.rest.create(info, ri.namespace, obj, ctx)
+        created = await self.rest.create(info, ri.namespace, obj, ctx, adopt=_is_json(content_type))
         return respond_with(ctx, self._output(info, created, accept, request), accept, 201)
 
     async def update(self, request: web.Request, ri: RequestInfo, info: ResourceInfo, accept: neg.Accept,

@@ -266,11 +266,21 @@ class ResourceStore:
         return obj
 
     def check_unknown_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext, *,
-                             decoding: bool = False) -> None:
-        """Drop fields the type does not know; report them per fieldValidation (decoding: a create/update body)."""
+                             decoding: bool = False, changed_by: dict[str, Any] | None = None) -> None:
+        """Drop fields the type does not know; report them per fieldValidation (decoding: a create/update body).
+
+        changed_by: the merge patch that made obj out of a stored object. Stored objects hold no unknown fields
+        (every write dropped them), so only what the patch set is looked at, in obj's order, as a full walk would.
+        """
         if info.crd:
             return
-        unknown = find_unknown_fields(obj, type_schema(info), prune=True)
+        if isinstance(changed_by, dict):
+            view = _merge_patched_view(obj, changed_by)
+            unknown = find_unknown_fields(view, type_schema(info), prune=True)
+            if unknown:
+                _drop_pruned(view, obj, changed_by)
+        else:
+            unknown = find_unknown_fields(obj, type_schema(info), prune=True)
         self._report_unknown(unknown, ctx, info if decoding else None)
 
     def _report_unknown(self, unknown: list[str], ctx: RequestContext, decoded: ResourceInfo | None = None) -> None:
@@ -300,7 +310,9 @@ class ResourceStore:
             raise errors.invalid_object(info.group, info.kind, meta.name_of(obj), errs)
 
     async def create(self, info: ResourceInfo, namespace: str, obj: dict[str, Any], ctx: RequestContext,
-                     *, managed: bool = True) -> dict[str, Any]:
+                     *, managed: bool = True, adopt: bool = False) -> dict[str, Any]:
+        """Create obj. With adopt (obj holds JSON values only, e.g. decoded from JSON) the watch cache keeps the
+        created object itself, so the result is shared with it: nobody may change it afterwards."""
         obj = self.check_body_type(info, obj)
         md = obj["metadata"]
         if info.namespaced:
@@ -326,21 +338,30 @@ class ResourceStore:
         self._defaults_and_validate(info, obj, None, ctx)
         rollback = await self.admission.admit_create(
             info, obj, ctx, revalidate=lambda o: self._defaults_and_validate(info, o, None, ctx))
+        key = info.key(namespace, name)
+        announced = None
         try:
-            if managed:
-                typehooks.track_managed_fields(info, None, obj, ctx)
-            if ctx.dry_run:
-                rollback()
-                return self.present(info, obj)
             try:
-                kv = await self.store.create(info.key(namespace, name), encode_for_storage(to_storage(info, obj)))
-            except KeyExistsError:
-                raise errors.already_exists(info.group, info.plural, name)
-        except BaseException:
-            rollback()
-            raise
-        md["resourceVersion"] = str(kv.mod_revision)
-        await self.cache.wait_for_revision(kv.mod_revision, FRESH_TIMEOUT)
+                if managed:
+                    typehooks.track_managed_fields(info, None, obj, ctx)
+                if ctx.dry_run:
+                    rollback()
+                    return self.present(info, obj)
+                stored = to_storage(info, obj)
+                value = encode_for_storage(stored)
+                announced = self.cache.expect_write(key, value, stored) if adopt else None
+                try:
+                    kv = await self.store.create(key, value)
+                except KeyExistsError:
+                    raise errors.already_exists(info.group, info.plural, name)
+            except BaseException:
+                rollback()
+                raise
+            md["resourceVersion"] = str(kv.mod_revision)
+            await self.cache.wait_for_revision(kv.mod_revision, FRESH_TIMEOUT)
+        finally:
+            if announced is not None:
+                self.cache.forget_write(key, announced)
         return self.present(info, obj)
 
     # update and patch
@@ -361,7 +382,7 @@ class ResourceStore:
             old = await self.current(info, key)
             if old is None:
                 if subresource == "" and strategy.allow_create_on_update(info):
-                    created = await self.create(info, namespace, deep_copy(obj), ctx)
+                    created = await self.create(info, namespace, deep_copy(obj), ctx, adopt=True)
                     return created, True
                 raise errors.not_found(info.group, info.plural, name)
             if want_rv and want_rv != old["metadata"].get("resourceVersion"):
@@ -369,7 +390,7 @@ class ResourceStore:
                                       "the object has been modified; please apply your changes to the latest version and try again")
             try:
                 return await self._write_update(info, key, old, deep_copy(obj), ctx, subresource,
-                                                retry=not want_rv), False
+                                                retry=not want_rv, adopt=True), False
             except _Retry:
                 continue
         raise errors.conflict(info.group, info.plural, name, "too many concurrent writers; try again")
@@ -399,14 +420,17 @@ class ResourceStore:
                 new = typehooks.server_side_apply(info, deep_copy(old), applied, ctx, force=force,
                                                   subresource=subresource)
                 want_rv = (applied.get("metadata") or {}).get("resourceVersion") or ""
-                managed = False
+                managed = adopt = False  # an apply configuration is YAML
             else:
                 if old is None:
                     raise errors.not_found(info.group, info.plural, name)
-                new = typehooks.apply_patch(info, patch_type, deep_copy(old), body)
+                # merge and strategic patches change the object they get; a JSON patch copies it itself
+                doc, adopt = typehooks.decode_patch(body)
+                new = typehooks.apply_patch(info, patch_type, old if patch_type == "json" else deep_copy(old), body,
+                                            decoded=doc)
                 if not isinstance(new, dict):
                     raise errors.bad_request("patched object is not a JSON object")
-                self.check_unknown_fields(info, new, ctx)
+                self.check_unknown_fields(info, new, ctx, changed_by=doc if patch_type == "merge" else None)
                 new_md = new.get("metadata") if isinstance(new.get("metadata"), dict) else {}
                 want_rv = new_md.get("resourceVersion") or ""
                 if want_rv == old["metadata"].get("resourceVersion"):
@@ -424,14 +448,15 @@ class ResourceStore:
             new = self.check_body_type(info, new)
             try:
                 return await self._write_update(info, key, old, new, ctx, subresource, retry=not want_rv,
-                                                managed=managed), False
+                                                managed=managed, adopt=adopt), False
             except _Retry:
                 continue
         raise errors.conflict(info.group, info.plural, name, "too many concurrent writers; try again")
 
     async def _write_update(self, info: ResourceInfo, key: str, old: dict[str, Any], new: dict[str, Any],
                             ctx: RequestContext, subresource: str, *, retry: bool,
-                            managed: bool = True) -> dict[str, Any]:
+                            managed: bool = True, adopt: bool = False) -> dict[str, Any]:
+        """Write new over old; with adopt (new holds JSON values only) the result is shared with the watch cache."""
         from kybernetes.apiserver import typehooks
 
         omd, nmd = old["metadata"], new["metadata"]
@@ -459,35 +484,43 @@ class ResourceStore:
         rollback = await self.admission.admit_update(
             info, new, old, subresource, ctx,
             revalidate=lambda o: self._defaults_and_validate(info, o, old, ctx, subresource))
+        announced = None
         try:
-            if managed:
-                typehooks.track_managed_fields(info, old, new, ctx, subresource=subresource)
-            finalizing = _update_finishes_deletion(info, old, new)
-            if _objects_equal(new, old) and not finalizing:
+            try:
+                if managed:
+                    typehooks.track_managed_fields(info, old, new, ctx, subresource=subresource)
+                finalizing = _update_finishes_deletion(info, old, new)
+                if _objects_equal(new, old) and not finalizing:
+                    rollback()
+                    return self.present(info, old)
+                if ctx.dry_run:
+                    rollback()
+                    return self.present(info, new)
+                old_rv = int(omd["resourceVersion"])
+                if finalizing:
+                    res = await self.store.delete(key, mod_revision=old_rv)
+                else:
+                    stored = to_storage(info, new)
+                    value = encode_for_storage(stored)
+                    announced = self.cache.expect_write(key, value, stored) if adopt else None
+                    res = await self.store.update(key, value, mod_revision=old_rv)
+            except BaseException:
                 rollback()
-                return self.present(info, old)
-            if ctx.dry_run:
+                raise
+            if not res.succeeded:
                 rollback()
-                return self.present(info, new)
-            old_rv = int(omd["resourceVersion"])
+                await self.cache.wait_for_revision(res.kv.mod_revision if res.kv else res.revision, FRESH_TIMEOUT)
+                if retry:
+                    raise _Retry()
+                raise errors.conflict(info.group, info.plural, name, "the object has been modified; please apply "
+                                      "your changes to the latest version and try again")
+            nmd["resourceVersion"] = str(res.revision)
             if finalizing:
-                res = await self.store.delete(key, mod_revision=old_rv)
-            else:
-                res = await self.store.update(key, encode_for_storage(to_storage(info, new)), mod_revision=old_rv)
-        except BaseException:
-            rollback()
-            raise
-        if not res.succeeded:
-            rollback()
-            await self.cache.wait_for_revision(res.kv.mod_revision if res.kv else res.revision, FRESH_TIMEOUT)
-            if retry:
-                raise _Retry()
-            raise errors.conflict(info.group, info.plural, name,
-                                  "the object has been modified; please apply your changes to the latest version and try again")
-        nmd["resourceVersion"] = str(res.revision)
-        if finalizing:
-            self.admission.released(info, new)
-        await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+                await self.admission.released(info, new)
+            await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+        finally:
+            if announced is not None:
+                self.cache.forget_write(key, announced)
         return self.present(info, new)
 
     # delete
@@ -556,13 +589,25 @@ class ResourceStore:
             nmd["finalizers"] = finalizers
         if ctx.dry_run:
             return self.present(info, new), False
-        res = await self.store.update(key, encode_for_storage(to_storage(info, new)), mod_revision=int(omd["resourceVersion"]))
+        res = await self._update_stored(info, key, new, int(omd["resourceVersion"]))
         if not res.succeeded:
-            await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
             raise _Retry()
-        nmd["resourceVersion"] = str(res.revision)
-        await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
         return self.present(info, new), False
+
+    async def _update_stored(self, info: ResourceInfo, key: str, new: dict[str, Any], mod_revision: int) -> Any:
+        """Compare-and-swap key to new (JSON values only) and wait for the watch cache, which keeps new itself:
+        from here on new is shared. On success new carries the new resourceVersion."""
+        stored = to_storage(info, new)
+        value = encode_for_storage(stored)
+        announced = self.cache.expect_write(key, value, stored)
+        try:
+            res = await self.store.update(key, value, mod_revision=mod_revision)
+            if res.succeeded:
+                new["metadata"]["resourceVersion"] = str(res.revision)
+            await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
+        finally:
+            self.cache.forget_write(key, announced)
+        return res
 
     async def _delete_now(self, info: ResourceInfo, key: str, old: dict[str, Any],
                           ctx: RequestContext) -> tuple[dict[str, Any], bool]:
@@ -572,11 +617,32 @@ class ResourceStore:
         if not res.succeeded:
             await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
             raise _Retry()
-        self.admission.released(info, old)
+        await self.admission.released(info, old)
         await self.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
         out = dict(old)
         out["metadata"] = dict(old["metadata"], resourceVersion=str(res.revision))
         return self.present(info, out), True
+
+
+def _merge_patched_view(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """What a merge patch can have set in obj: obj's maps along the patch's maps (new dicts, obj's key order), and
+    obj's own values where the patch set a value."""
+    view: dict[str, Any] = {}
+    for k, v in obj.items():
+        if k in patch:
+            sub = patch[k]
+            view[k] = _merge_patched_view(v, sub) if isinstance(v, dict) and isinstance(sub, dict) else v
+    return view
+
+
+def _drop_pruned(view: dict[str, Any], obj: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Remove from obj what find_unknown_fields pruned from the view's own dicts (below those it pruned obj)."""
+    for k in [k for k in obj if k in patch and k not in view]:
+        del obj[k]
+    for k, seen in view.items():
+        v = obj.get(k)
+        if seen is not v and isinstance(seen, dict) and isinstance(v, dict):
+            _drop_pruned(seen, v, patch[k])
 
 
 def _update_finishes_deletion(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -623,6 +689,8 @@ async def guaranteed_update(rest: ResourceStore, info: ResourceInfo, namespace: 
                             ctx: RequestContext) -> dict[str, Any]:
     """Read, mutate a copy, compare-and-swap; retry on a lost race. mutate returns None for 'no change'.
 
+    mutate may only put JSON values in the object: the result is the watch cache's object (shared).
+
     For internal subresources (binding, finalize): no defaulting or validation beyond what mutate does.
     """
     key = info.key(namespace, name)
@@ -635,11 +703,8 @@ async def guaranteed_update(rest: ResourceStore, info: ResourceInfo, namespace: 
             return rest.present(info, old)
         if ctx.dry_run:
             return rest.present(info, new)
-        res = await rest.store.update(key, encode_for_storage(to_storage(info, new)), mod_revision=int(old["metadata"]["resourceVersion"]))
+        res = await rest._update_stored(info, key, new, int(old["metadata"]["resourceVersion"]))  # noqa: SLF001
         if not res.succeeded:
-            await rest.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
             continue
-        new["metadata"]["resourceVersion"] = str(res.revision)
-        await rest.cache.wait_for_revision(res.revision, FRESH_TIMEOUT)
         return rest.present(info, new)
     raise errors.conflict(info.group, info.plural, name, "too many concurrent writers; try again")

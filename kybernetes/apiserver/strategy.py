@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from kybernetes.api.registry import ResourceInfo
 
 # resources whose metadata.generation tracks spec changes
@@ -79,17 +81,17 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
                 del new[k]
         for k, v in old.items():
             if k not in _NON_SPEC:
-                new[k] = copy.deepcopy(v)
+                new[k] = _json_copy(v)
         nmd, omd = new["metadata"], old["metadata"]
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "generation"):
             if k in omd:
-                nmd[k] = copy.deepcopy(omd[k])
+                nmd[k] = _json_copy(omd[k])
             else:
                 nmd.pop(k, None)
         return
     if subresource == "" and has_status_subresource(info):
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = _json_copy(old["status"])
         else:
             new.pop("status", None)
     nmd, omd = new["metadata"], old["metadata"]
@@ -104,6 +106,16 @@ def prepare_for_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, A
         nmd.pop("generation", None)
     if (info.group, info.plural) == ("", "pods") and "status" in new:
         new["status"]["qosClass"] = old.get("status", {}).get("qosClass") or new["status"].get("qosClass")
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of a stored (JSON) value: one C round trip instead of copy.deepcopy's Python walk."""
+    if isinstance(value, (dict, list)):
+        try:
+            return orjson.loads(orjson.dumps(value))
+        except TypeError:  # not JSON after all (nothing stored is like that)
+            return copy.deepcopy(value)
+    return value
 
 
 def _pod_qos(pod: dict[str, Any]) -> None:

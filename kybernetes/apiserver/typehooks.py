@@ -204,14 +204,22 @@ def prepare_for_delete(info: ResourceInfo, obj: dict[str, Any]) -> None:
 # patches and apply
 
 
-def apply_patch(info: ResourceInfo, patch_type: str, obj: dict[str, Any], body: bytes) -> Any:
+def decode_patch(body: bytes) -> tuple[Any, bool]:
+    """A patch body, JSON or else YAML, and whether it was JSON (then it holds JSON values only)."""
     try:
-        patch = orjson.loads(body)
+        return orjson.loads(body), True
     except orjson.JSONDecodeError as e:
         try:
-            patch = yaml.safe_load(body)
+            return yaml.safe_load(body), False
         except yaml.YAMLError:
             raise errors.bad_request(f"error decoding patch: {e}") from None
+
+
+def apply_patch(info: ResourceInfo, patch_type: str, obj: dict[str, Any], body: bytes, *,
+                decoded: Any = None) -> Any:
+    """obj patched with body (or with `decoded`, the body's decode_patch, which the patch then owns). Merge and
+    strategic patches change obj itself, which must be the caller's own copy; a JSON patch copies it."""
+    patch = decode_patch(body)[0] if decoded is None else decoded
     if patch_type == "json":
         from kybernetes.api.patch.json_patch import apply_json_patch
 
@@ -219,18 +227,23 @@ def apply_patch(info: ResourceInfo, patch_type: str, obj: dict[str, Any], body: 
     if not isinstance(patch, dict):
         raise errors.bad_request("the patch is not a JSON object")
     if patch_type == "merge":
-        from kybernetes.api.patch.merge_patch import apply_merge_patch
+        from kybernetes.api.patch.merge_patch import _merge
 
-        return apply_merge_patch(obj, patch)
+        # apply_merge_patch without its two deep copies: obj is the caller's copy, patch was decoded just now
+        return _merge(obj, patch)
     if patch_type == "strategic":
         if info.crd or not info.definition:
             raise errors.StatusError(
                 415, "UnsupportedMediaType",
                 "strategic merge patch is not supported for custom resources; use a merge or JSON patch")
         from kybernetes.api import schema as schemas
-        from kybernetes.api.patch.strategic import apply_strategic_merge_patch
+        from kybernetes.api.patch.strategic import _Error, _merge_map, decode_strategic_merge_patch
 
-        return apply_strategic_merge_patch(obj, patch, schemas.definition(info.definition) or {})
+        # apply_strategic_merge_patch without its two deep copies, as for merge patches above
+        try:
+            return _merge_map(obj, decode_strategic_merge_patch(patch), schemas.definition(info.definition) or {})
+        except _Error as e:
+            raise e.status() from None
     raise errors.StatusError(415, "UnsupportedMediaType", f"unsupported patch type {patch_type!r}")
 
 

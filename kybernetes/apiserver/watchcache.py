@@ -215,6 +215,8 @@ class WatchCache:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._start_revision = 0
+        # key -> (stored bytes, the object they encode) for writes in flight whose object the cache may keep
+        self._written: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
     async def start(self) -> None:
         await self._load()
@@ -266,6 +268,31 @@ class WatchCache:
                 w.close()
         await self._load()
 
+    def expect_write(self, key: str, value: bytes, obj: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """Announce a write of value, the encoding of obj (a dict with a metadata dict, JSON values only), to key.
+
+        When the cache sees that write it keeps obj itself (its resourceVersion set) instead of decoding value:
+        from then on obj is shared, and nobody may change it. Pass the result to forget_write once the write is
+        done (or failed).
+        """
+        entry = (value, obj)
+        self._written[key] = entry
+        return entry
+
+    def forget_write(self, key: str, entry: tuple[bytes, dict[str, Any]]) -> None:
+        if self._written.get(key) is entry:
+            del self._written[key]
+
+    def _decoded(self, kv: KeyValue) -> dict[str, Any]:
+        """The object a PUT stored: the writer's own when it announced exactly these bytes, else decoded."""
+        entry = self._written.get(kv.key)
+        if entry is not None and entry[0] == kv.value:
+            del self._written[kv.key]
+            obj = entry[1]
+            obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            return obj
+        return decode(kv)
+
     def _process(self, batch: list[Event]) -> None:
         for sev in batch:
             key = sev.kv.key
@@ -273,12 +300,20 @@ class WatchCache:
             prev = cache.objects.get(key)
             if sev.type == "DELETE":
                 base = sev.prev_kv if sev.prev_kv is not None else None
-                obj = decode(base, sev.kv.mod_revision) if base is not None else (dict(prev) if prev else None)
+                if base is not None and prev is not None and \
+                        prev["metadata"].get("resourceVersion") == str(base.mod_revision):
+                    # the deleted value is the one the cache holds: a copy with the deletion's resourceVersion
+                    obj = dict(prev)
+                    obj["metadata"] = dict(prev["metadata"], resourceVersion=str(sev.kv.mod_revision))
+                elif base is not None:
+                    obj = decode(base, sev.kv.mod_revision)
+                else:
+                    obj = dict(prev) if prev else None
                 if obj is None:
                     continue
                 ev = WatchEvent("DELETED", key, obj, prev, sev.kv.mod_revision)
             else:
-                obj = decode(sev.kv)
+                obj = self._decoded(sev.kv)
                 ev = WatchEvent("ADDED" if prev is None else "MODIFIED", key, obj, prev, sev.kv.mod_revision)
             cache.apply(ev)
             if sev.kv.mod_revision > self.revision:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import socket
 import uuid
@@ -13,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from kybernetes.client import LeaderElector, RESTClient, SharedInformerFactory, load_kubeconfig
+from kybernetes.gctune import freeze_startup_objects
 from kybernetes.scheduler.cache import Cache
 from kybernetes.scheduler.config import KubeSchedulerConfiguration, load_config
 from kybernetes.scheduler.eventhandlers import GenericHandler, NodeHandler, PodHandler
@@ -109,12 +109,9 @@ class SchedulerApp:
 
 
 def freeze_synced_objects() -> None:
-    """Move what the initial lists built (informer caches, NodeInfos) out of the collector's sight (gc.freeze),
-    so that full collections during scheduling do not walk every cached pod and node again."""
-    gc.collect()
-    gc.freeze()
-    _, g1, g2 = gc.get_threshold()
-    gc.set_threshold(max(GC_GEN0_THRESHOLD, gc.get_threshold()[0]), g1, g2)
+    """Move what the initial lists built (informer caches, NodeInfos) out of the collector's sight, so that full
+    collections during scheduling do not walk every cached pod and node again."""
+    freeze_startup_objects(GC_GEN0_THRESHOLD)
 
 
 async def _serve_metrics(app: SchedulerApp, port: int) -> web.AppRunner:

@@ -29,12 +29,32 @@ def field(name: str) -> PathElement:
     return ("f", name)
 
 
+_SCALAR_JSON: dict[tuple[type, Any], str] = {}
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _canonical(v: Any) -> str:
+    """canonical_json, remembered for scalars (list keys repeat: container names, ports, condition types)."""
+    if type(v) not in _SCALAR_TYPES:
+        return canonical_json(v)
+    k = (type(v), v)
+    text = _SCALAR_JSON.get(k)
+    if text is None:
+        if len(_SCALAR_JSON) > 8192:
+            _SCALAR_JSON.clear()
+        text = _SCALAR_JSON[k] = canonical_json(v)
+    return text
+
+
 def key(fields: dict[str, Any]) -> PathElement:
-    return ("k", tuple(sorted((k, canonical_json(v)) for k, v in fields.items())))
+    if len(fields) == 1:
+        for k, v in fields.items():
+            return ("k", ((k, _canonical(v)),))
+    return ("k", tuple(sorted((k, _canonical(v)) for k, v in fields.items())))
 
 
 def value(v: Any) -> PathElement:
-    return ("v", canonical_json(v))
+    return ("v", _canonical(v))
 
 
 def index(i: int) -> PathElement:
@@ -167,9 +187,18 @@ class FieldSet:
 
     def recursive_difference(self, other: FieldSet) -> FieldSet:
         """Drop every path that is a member of other or lies below one."""
-        if not other.paths:
+        theirs = other.paths
+        if not theirs or not self.paths:
             return self
-        return FieldSet(p for p in self.paths if not any(p[:n] in other.paths for n in range(1, len(p) + 1)))
+        # only prefixes as long as one of other's paths can be in it
+        lengths = {len(q) for q in theirs}
+        if len(lengths) == 1:
+            n = lengths.pop()
+            kept = [p for p in self.paths if p[:n] not in theirs]
+        else:
+            ordered = sorted(lengths)
+            kept = [p for p in self.paths if not any(p[:n] in theirs for n in ordered)]
+        return self if len(kept) == len(self.paths) else FieldSet(kept)
 
     __or__ = union
     __sub__ = difference
@@ -224,32 +253,83 @@ class FieldSet:
             yield from walk(self._tree(), ())
 
     def to_fields_v1(self) -> dict[str, Any]:
-        """The FieldsV1 document, keys in upstream's serialization order."""
-        def emit(node: _Node) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for pe in sorted(node.members | node.children.keys(), key=element_sort_key):
-                name = element_to_fields_v1_key(pe)
-                child = node.children.get(pe)
-                if child is None:
-                    out[name] = {}
-                elif pe in node.members:
-                    out[name] = {".": {}, **emit(child)}
+        """The FieldsV1 document, keys in upstream's serialization order (a new document on every call)."""
+        if not self.paths:
+            return {}
+        encoded = _ENCODED.get(self.paths)
+        if encoded is not None:
+            return orjson.loads(encoded)
+        doc = self._to_fields_v1()
+        encoded = orjson.dumps(doc)
+        if len(_ENCODED) > _CODEC_CACHE_SIZE:
+            _ENCODED.clear()
+        _ENCODED[self.paths] = encoded
+        if len(_DECODED) > _CODEC_CACHE_SIZE:
+            _DECODED.clear()
+        _DECODED[encoded] = self  # the next write of this object decodes what this one encodes
+        return doc
+
+    def _to_fields_v1(self) -> dict[str, Any]:
+        info = _ELEMENT_INFO
+
+        def emit(paths: Iterable[Path], depth: int) -> dict[str, Any]:
+            # element at this depth -> [its FieldsV1 key, a member itself, the longer paths below it]
+            groups: dict[PathElement, list[Any]] = {}
+            for p in paths:
+                pe = p[depth]
+                g = groups.get(pe)
+                if g is None:
+                    g = groups[pe] = [False, []]
+                if len(p) == depth + 1:
+                    g[0] = True
                 else:
-                    out[name] = emit(child)
+                    g[1].append(p)
+            order = []
+            for pe in groups:
+                e = info.get(pe)
+                if e is None:
+                    if len(info) > 16384:
+                        info.clear()
+                    e = info[pe] = (element_sort_key(pe), element_to_fields_v1_key(pe))
+                order.append((e[0], e[1], pe))
+            order.sort(key=_first)
+            out: dict[str, Any] = {}
+            for _, name, pe in order:
+                member, below = groups[pe]
+                if not below:
+                    out[name] = {}
+                elif member:
+                    out[name] = {".": {}, **emit(below, depth + 1)}
+                else:
+                    out[name] = emit(below, depth + 1)
             return out
-        return emit(self._tree()) if self.paths else {}
+        return emit(self.paths, 0) if self.paths else {}
 
     @classmethod
     def from_fields_v1(cls, doc: dict[str, Any]) -> FieldSet:
         if not isinstance(doc, dict):
             raise ValueError("FieldsV1 must be a JSON object")
+        try:
+            text = orjson.dumps(doc)
+        except TypeError:
+            return cls._from_fields_v1(doc)
+        hit = _DECODED.get(text)
+        if hit is None:
+            hit = cls._from_fields_v1(doc)  # raises on an invalid document: those are not remembered
+            if len(_DECODED) > _CODEC_CACHE_SIZE:
+                _DECODED.clear()
+            _DECODED[text] = hit
+        return hit
+
+    @classmethod
+    def _from_fields_v1(cls, doc: dict[str, Any]) -> FieldSet:
         paths: list[Path] = []
 
         def read(d: dict[str, Any], prefix: Path) -> None:
             for name, sub in d.items():
                 if name == ".":
                     continue
-                pe = element_from_fields_v1_key(name)
+                pe = _element_from_fields_v1_key(name)
                 path = prefix + (pe,)
                 if not isinstance(sub, dict):
                     raise ValueError(f"invalid FieldsV1 at {path_string(path)}")
@@ -261,6 +341,19 @@ class FieldSet:
 
 
 EMPTY = FieldSet()
+
+
+def _first(entry: tuple[Any, ...]) -> Any:
+    return entry[0]
+
+# path elements repeat across objects of one kind: their keys and orderings are remembered
+_ELEMENT_INFO: dict[PathElement, tuple[tuple, str]] = {}
+_element_from_fields_v1_key = functools.lru_cache(maxsize=16384)(element_from_fields_v1_key)
+
+# FieldsV1 documents of the sets seen lately, both ways: objects of one kind carry the same few sets over and over
+_CODEC_CACHE_SIZE = 4096
+_ENCODED: dict[frozenset[Path], bytes] = {}
+_DECODED: dict[bytes, FieldSet] = {}
 
 
 def set_from_fields_v1(d: dict[str, Any]) -> FieldSet:

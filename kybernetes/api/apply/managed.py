@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
@@ -61,16 +62,7 @@ class ManagerEntry:
     @property
     def identifier(self) -> str:
         """Upstream's manager identifier: the entry without fields and time (and apiVersion for appliers)."""
-        ident: dict[str, str] = {}
-        if self.manager:
-            ident["manager"] = self.manager
-        if self.operation:
-            ident["operation"] = self.operation
-        if self.api_version and self.operation != APPLY:
-            ident["apiVersion"] = self.api_version
-        if self.subresource:
-            ident["subresource"] = self.subresource
-        return orjson.dumps(ident).decode()
+        return _identifier(self.manager, self.operation, self.api_version, self.subresource)
 
     @property
     def display(self) -> str:
@@ -92,6 +84,20 @@ class ManagerEntry:
         if self.subresource:
             entry["subresource"] = self.subresource
         return entry
+
+
+@functools.lru_cache(maxsize=1024)
+def _identifier(manager: str, operation: str, api_version: str, subresource: str) -> str:
+    ident: dict[str, str] = {}
+    if manager:
+        ident["manager"] = manager
+    if operation:
+        ident["operation"] = operation
+    if api_version and operation != APPLY:
+        ident["apiVersion"] = api_version
+    if subresource:
+        ident["subresource"] = subresource
+    return orjson.dumps(ident).decode()
 
 
 Managers = dict[str, ManagerEntry]
@@ -121,6 +127,7 @@ def decode_managed_fields(entries: Any) -> Managers:
     return managers
 
 
+@functools.lru_cache(maxsize=1024)
 def _seconds(t: str | None) -> float:
     if not t:
         return 0
@@ -210,7 +217,7 @@ def _record_update(managers: Managers, old: Any, new: Any, t: Type, *, manager: 
                    subresource: str, now: str, ignore: FieldSet) -> None:
     """An Update by manager: what it changed becomes its own (managedFieldsUpdater + stripMeta + Updater.Update)."""
     added, modified, removed = _update(managers, old, new, t, _CURRENT_OPERATION, True, ignore)
-    taken = ((modified | added) - removed).recursive_difference(ignore) - STRIPPED
+    taken = ((modified | added) - removed) - STRIPPED  # added and modified are without ignore's paths already
     if taken.empty():
         return
     entry = ManagerEntry(manager, UPDATE, api_version, subresource, taken, now)
@@ -329,10 +336,23 @@ _POINTER_REQUIRED = frozenset({"selector"})
 
 def zero_object(schema: dict | None) -> dict:
     """The empty object a create is compared against: Go's zero value for built-in kinds, {} for others."""
+    return copy.deepcopy(_shared_zero_object(schema))
+
+
+_zero_cache: dict[int, tuple[dict | None, dict]] = {}
+
+
+def _shared_zero_object(schema: dict | None) -> dict:
+    """zero_object, computed once per schema: callers only read it."""
+    hit = _zero_cache.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
     res = sch.resolve(schema) or {}
-    if not res.get("x-kubernetes-group-version-kind"):
-        return {}
-    return _zero_struct(schema, 0)
+    zero = _zero_struct(schema, 0) if res.get("x-kubernetes-group-version-kind") else {}
+    if len(_zero_cache) > 1024:
+        _zero_cache.clear()
+    _zero_cache[id(schema)] = (schema, zero)
+    return zero
 
 
 def _zero_struct(raw: dict | None, depth: int) -> dict:
@@ -426,7 +446,7 @@ def server_side_apply(live: dict | None, applied: dict, *, schema: dict | None, 
         raise _internal(f"failed to create typed patch object ({_gvknn(applied)}): {e}") from None
     try:
         if not managers and live is not None:
-            _record_update(managers, zero_object(schema), live_v, t, manager=BEFORE_FIRST_APPLY,
+            _record_update(managers, _shared_zero_object(schema), live_v, t, manager=BEFORE_FIRST_APPLY,
                            api_version=api_version, subresource=subresource, now=now, ignore=ignore)
         result, managers = _apply_with_last_applied(live_v, applied, managers, t, manager=manager,
                                                     api_version=api_version, subresource=subresource, now=now,
@@ -484,7 +504,7 @@ def update_managed_fields(old: dict | None, new: dict, *, schema: dict | None, m
     if not managers and old is not None:
         meta.pop("managedFields", None)
         return
-    old_v = _without_managed_fields(old) if old is not None else zero_object(schema)
+    old_v = _without_managed_fields(old) if old is not None else _shared_zero_object(schema)
     try:
         _record_update(managers, old_v, _without_managed_fields(new), t, manager=manager, api_version=api_version,
                        subresource=subresource, now=now, ignore=ignore)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from kybernetes.api import schema as sch
 from kybernetes.api.apply import fieldpath as fp
 from kybernetes.api.apply.fieldpath import FieldSet, Path, PathElement
@@ -28,9 +30,9 @@ class TypedError(ValueError):
 
 
 class Type:
-    """One node of the schema: kind, atomicity, list keys; children are computed lazily."""
+    """One node of the schema: kind, atomicity, list keys; children are computed lazily and remembered."""
 
-    __slots__ = ("kind", "schema", "atomic", "keys", "root")
+    __slots__ = ("kind", "schema", "atomic", "keys", "root", "_fields", "_item", "_key_defaults")
 
     def __init__(self, kind: str, schema: dict | None = None, *, atomic: bool = False,
                  keys: tuple[str, ...] = (), root: bool = False) -> None:
@@ -39,12 +41,21 @@ class Type:
         self.atomic = atomic
         self.keys = keys
         self.root = root
+        self._fields: dict[str, tuple[Type, bool]] = {}
+        self._item: Type | None = None
+        self._key_defaults: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Type({self.kind}, atomic={self.atomic}, keys={self.keys})"
 
     def field(self, name: str) -> tuple[Type, bool]:
         """The type of a map member and whether it is a declared (struct) field."""
+        hit = self._fields.get(name)
+        if hit is None:
+            hit = self._fields[name] = self._field(name)
+        return hit
+
+    def _field(self, name: str) -> tuple[Type, bool]:
         if self.root and name == "metadata":
             raw = _properties(self.schema).get("metadata")
             if raw is None or not _properties(raw):
@@ -60,10 +71,25 @@ class Type:
         return DEDUCED_TYPE, False
 
     def item(self) -> Type:
-        if self.kind != LIST:
-            return DEDUCED_TYPE
-        items = (sch.resolve(self.schema) or {}).get("items")
-        return type_of(items) if isinstance(items, dict) else DEDUCED_TYPE
+        it = self._item
+        if it is None:
+            if self.kind != LIST:
+                it = DEDUCED_TYPE
+            else:
+                items = (sch.resolve(self.schema) or {}).get("items")
+                it = type_of(items) if isinstance(items, dict) else DEDUCED_TYPE
+            self._item = it
+        return it
+
+    def key_defaults(self) -> dict[str, Any]:
+        """For an associative list: each key field's default (MISSING when it has none)."""
+        kd = self._key_defaults
+        if kd is None:
+            item_props = _properties(self.item().schema)
+            kd = self._key_defaults = {
+                k: (sch.resolve(item_props.get(k)) or {}).get("default", KEY_DEFAULTS.get(k, MISSING))
+                for k in self.keys}
+        return kd
 
 
 DEDUCED_TYPE = Type(DEDUCED)
@@ -91,10 +117,20 @@ def type_of(raw: dict | None) -> Type:
     return t
 
 
+_root_cache: dict[int, tuple[dict | None, Type]] = {}
+
+
 def root_type(schema: dict | None) -> Type:
     """The type of a whole object: like type_of, and metadata is always ObjectMeta."""
+    hit = _root_cache.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
     t = type_of(schema)
-    return Type(t.kind if t.kind != SCALAR else DEDUCED, t.schema, atomic=False, keys=t.keys, root=True)
+    root = Type(t.kind if t.kind != SCALAR else DEDUCED, t.schema, atomic=False, keys=t.keys, root=True)
+    if len(_root_cache) > 1024:
+        _root_cache.clear()
+    _root_cache[id(schema)] = (schema, root)
+    return root
 
 
 def _compute_type(raw: dict) -> Type:
@@ -151,12 +187,11 @@ def item_element(t: Type, item: Any, path: Path, i: int) -> PathElement:
         if not isinstance(item, dict):
             raise TypedError(f"{fp.path_string(path)}: element {i}: expected a map for an associative list item")
         fields: dict[str, Any] = {}
-        item_props = _properties(t.item().schema)
-        for k in t.keys:
-            if k in item and item[k] is not None:
-                fields[k] = item[k]
+        for k, default in t.key_defaults().items():
+            v = item.get(k)
+            if v is not None:
+                fields[k] = v
                 continue
-            default = (sch.resolve(item_props.get(k)) or {}).get("default", KEY_DEFAULTS.get(k, MISSING))
             if default is MISSING:
                 raise TypedError(f"{fp.path_string(path)}: element {i}: associative list with keys has an element "
                                  f'that omits key field "{k}" (and doesn\'t have default value)')
@@ -187,8 +222,30 @@ def index_items(t: Type, items: list | None, path: Path, *, allow_duplicates: bo
     return pes, by_pe
 
 
+_SCALARS = (str, int, float, type(None))
+
+
 def equal(a: Any, b: Any) -> bool:
     """Value equality as upstream's: booleans are not numbers, ints and floats compare numerically."""
+    ta, tb = type(a), type(b)
+    if ta is tb and ta in _SCALARS:
+        return a == b
+    if a is b:
+        return True
+    if ta is tb and (ta is dict or ta is list):
+        # Python's == is never more lenient than this one (it only also equates booleans and numbers), so a
+        # difference it sees is final; identical canonical JSON settles equality without a Python-level walk
+        if a != b:
+            return False
+        try:
+            if orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS):
+                return True
+        except TypeError:
+            pass
+    return _equal(a, b)
+
+
+def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict):
@@ -246,50 +303,70 @@ class Comparison:
 def compare(lhs: Any, rhs: Any, t: Type) -> Comparison:
     """Which paths rhs added, modified or removed relative to lhs (upstream's TypedValue.Compare)."""
     c = Comparison()
-    _compare(lhs, rhs, t, (), c)
+    if lhs is MISSING:
+        if rhs is not MISSING:
+            _one_side(rhs, t, (), c.added)
+    elif rhs is MISSING:
+        _one_side(lhs, t, (), c.removed)
+    else:
+        _compare(lhs, rhs, t, (), c)
     return c
 
 
-def _leaf(lhs: Any, rhs: Any, path: Path, c: Comparison) -> None:
-    if not path:
-        return
-    if lhs is MISSING:
-        c.added.add(path)
-    elif rhs is MISSING:
-        c.removed.add(path)
-    elif not equal(lhs, rhs):
-        c.modified.add(path)
+def _one_side(v: Any, t: Type, path: Path, out: set[Path]) -> None:
+    """A value present on one side only: its path and every path below it were added (or removed)."""
+    if path:
+        out.add(path)
+    s = shape(t, v)
+    if s == MAP:
+        if v:
+            field = t.field
+            for k, val in v.items():
+                _one_side(val, field(k)[0], path + (("f", k),), out)
+    elif s == LIST and v:
+        pes, by_pe = index_items(t, v, path)
+        it = t.item()
+        for pe in dict.fromkeys(pes):
+            items = by_pe[pe]
+            if len(items) > 1:
+                out.add(path + (pe,))
+            else:
+                _one_side(items[0], it, path + (pe,), out)
 
 
 def _compare(lhs: Any, rhs: Any, t: Type, path: Path, c: Comparison) -> None:
-    sl = shape(t, lhs) if lhs is not MISSING else None
-    sr = shape(t, rhs) if rhs is not MISSING else None
-    s = sl or sr
-    if sl and sr and sl != sr:
+    """Both sides present."""
+    s = shape(t, lhs)
+    if s != shape(t, rhs):
         s = LEAF
     if s == MAP:
         lm = lhs if isinstance(lhs, dict) else {}
         rm = rhs if isinstance(rhs, dict) else {}
-        if not lm and not rm:
-            s = LEAF
-        else:
-            for k in {**lm, **rm}:
-                ft, _ = t.field(k)
-                _compare(lm.get(k, MISSING), rm.get(k, MISSING), ft, path + (fp.field(k),), c)
+        if lm or rm:
+            field = t.field
+            for k, lv in lm.items():
+                ft = field(k)[0]
+                rv = rm.get(k, MISSING)
+                p = path + (("f", k),)
+                if rv is MISSING:
+                    _one_side(lv, ft, p, c.removed)
+                elif ft.kind == SCALAR or (ft.kind == DEDUCED and not isinstance(lv, dict) and not isinstance(rv, dict)):
+                    if not equal(lv, rv):  # a leaf: the common case, without a call
+                        c.modified.add(p)
+                else:
+                    _compare(lv, rv, ft, p, c)
+            for k, rv in rm.items():
+                if k not in lm:
+                    _one_side(rv, field(k)[0], path + (("f", k),), c.added)
+            return
     elif s == LIST:
         ll = lhs if isinstance(lhs, list) else []
         rl = rhs if isinstance(rhs, list) else []
-        if not ll and not rl:
-            s = LEAF
-        else:
+        if ll or rl:
             _compare_items(ll, rl, t, path, c)
-    if s == LEAF:
-        _leaf(lhs, rhs, path, c)
-    elif path:
-        if lhs is MISSING:
-            c.added.add(path)
-        elif rhs is MISSING:
-            c.removed.add(path)
+            return
+    if path and not equal(lhs, rhs):
+        c.modified.add(path)
 
 
 def _compare_items(ll: list, rl: list, t: Type, path: Path, c: Comparison) -> None:
@@ -297,12 +374,21 @@ def _compare_items(ll: list, rl: list, t: Type, path: Path, c: Comparison) -> No
     rpes, rby = index_items(t, rl, path)
     it = t.item()
     for pe in dict.fromkeys(lpes + rpes):
-        litems, ritems = lby.get(pe, []), rby.get(pe, [])
+        litems, ritems = lby.get(pe), rby.get(pe)
         p = path + (pe,)
-        if len(litems) > 1 or len(ritems) > 1:
-            _leaf(litems or MISSING, ritems or MISSING, p, c)
+        if (litems is not None and len(litems) > 1) or (ritems is not None and len(ritems) > 1):
+            if litems is None:
+                c.added.add(p)
+            elif ritems is None:
+                c.removed.add(p)
+            elif not equal(litems, ritems):
+                c.modified.add(p)
+        elif litems is None:
+            _one_side(ritems[0], it, p, c.added)  # type: ignore[index]
+        elif ritems is None:
+            _one_side(litems[0], it, p, c.removed)
         else:
-            _compare(litems[0] if litems else MISSING, ritems[0] if ritems else MISSING, it, p, c)
+            _compare(litems[0], ritems[0], it, p, c)
 
 
 # ---- set helpers that need the schema ----

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from typing import Any
@@ -33,6 +34,12 @@ def parse_quantity(s: Any) -> Fraction:
         return Fraction(str(s))
     if not isinstance(s, str):
         raise QuantityError(ERR_FORMAT)
+    return _parse_string(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_string(s: str) -> Fraction:
+    """parse_quantity of a string; remembered, as the same few quantities are in most objects."""
     text = s.strip()
     if not text:
         raise QuantityError("quantities must match the regular expression '" + QUANTITY_REGEX + "'")

@@ -115,10 +115,12 @@ class Admission:
         finally:
             self._report(a, ctx)
 
-    def released(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
-        """An object left storage: give back what it held."""
+    async def released(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
+        """An object left storage: give back what it held, in storage before the delete is answered (upstream
+        releases in the delete's own call, so the address can be requested again at once, on any apiserver)."""
         if (info.group, info.plural) == ("", "services"):
             self.services.release(obj)
+            await self.services.flush()
 
     async def close(self) -> None:
         for p in self.plugins:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable, Coroutine
 
 from kybernetes.apiserver.allocators import IPAllocator, PortAllocator, service_ips, service_node_ports
 
 Rollback = Callable[[], None]
+
+log = logging.getLogger(__name__)
 
 
 class ServiceAllocation:
@@ -27,6 +30,16 @@ class ServiceAllocation:
             self.ips.release(ip)
         for p in service_node_ports(svc):
             self.ports.release(p)
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Wait until queued releases are in storage (another apiserver may hand the address out next)."""
+        for allocator in (self.ips, self.ports):
+            flush = getattr(allocator.range, "flush", None)
+            if flush is not None:
+                try:
+                    await asyncio.wait_for(flush(), timeout)
+                except Exception:  # noqa: BLE001 - the repair loop frees what a failed release leaves
+                    log.warning("service allocation: releases not yet written", exc_info=True)
 
     async def allocate(self, svc: dict[str, Any], old: dict[str, Any] | None, *, dry_run: bool = False) -> Rollback:
         """Fill in the ClusterIP and NodePorts; a dry run takes nothing and only checks against what is known."""
