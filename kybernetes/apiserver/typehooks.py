@@ -227,23 +227,19 @@ def apply_patch(info: ResourceInfo, patch_type: str, obj: dict[str, Any], body: 
     if not isinstance(patch, dict):
         raise errors.bad_request("the patch is not a JSON object")
     if patch_type == "merge":
-        from kybernetes.api.patch.merge_patch import _merge
+        from kybernetes.api.patch.merge_patch import apply_merge_patch
 
-        # apply_merge_patch without its two deep copies: obj is the caller's copy, patch was decoded just now
-        return _merge(obj, patch)
+        # no copies: obj is the caller's copy, the patch was decoded just now
+        return apply_merge_patch(obj, patch, copy_inputs=False)
     if patch_type == "strategic":
         if info.crd or not info.definition:
             raise errors.StatusError(
                 415, "UnsupportedMediaType",
                 "strategic merge patch is not supported for custom resources; use a merge or JSON patch")
         from kybernetes.api import schema as schemas
-        from kybernetes.api.patch.strategic import _Error, _merge_map, decode_strategic_merge_patch
+        from kybernetes.api.patch.strategic import apply_strategic_merge_patch
 
-        # apply_strategic_merge_patch without its two deep copies, as for merge patches above
-        try:
-            return _merge_map(obj, decode_strategic_merge_patch(patch), schemas.definition(info.definition) or {})
-        except _Error as e:
-            raise e.status() from None
+        return apply_strategic_merge_patch(obj, patch, schemas.definition(info.definition) or {}, copy_inputs=False)
     raise errors.StatusError(415, "UnsupportedMediaType", f"unsupported patch type {patch_type!r}")
 
 

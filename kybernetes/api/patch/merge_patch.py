@@ -43,9 +43,15 @@ def decode_merge_patch(patch: bytes | str | dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def apply_merge_patch(obj: dict[str, Any], patch: bytes | str | dict[str, Any]) -> dict[str, Any]:
+def apply_merge_patch(obj: dict[str, Any], patch: bytes | str | dict[str, Any], *,
+                      copy_inputs: bool = True) -> dict[str, Any]:
     """Apply an RFC 7386 merge patch to a copy of obj: objects merge, null deletes, anything else replaces.
+    With copy_inputs=False obj itself is changed and the patch's values are taken over (both must be the
+    caller's own, e.g. a fresh copy of a stored object and a just-decoded body).
 
     A patch that is not a JSON object is 400 BadRequest ("Invalid JSON Patch").
     """
-    return _merge(copy.deepcopy(obj), copy.deepcopy(decode_merge_patch(patch)))
+    decoded = decode_merge_patch(patch)
+    if copy_inputs:
+        return _merge(copy.deepcopy(obj), copy.deepcopy(decoded))
+    return _merge(obj, decoded)

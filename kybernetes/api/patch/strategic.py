@@ -529,15 +529,18 @@ def decode_strategic_merge_patch(patch: bytes | str | dict[str, Any]) -> dict[st
 
 
 def apply_strategic_merge_patch(obj: dict[str, Any], patch: bytes | str | dict[str, Any],
-                                schema: Schema | None) -> dict[str, Any]:
+                                schema: Schema | None, *, copy_inputs: bool = True) -> dict[str, Any]:
     """Apply a strategic merge patch to a copy of obj, reading patch strategies from `schema`, the type's
     OpenAPI definition (e.g. schema.definition('io.k8s.api.apps.v1.Deployment')).
 
     Errors are StatusErrors as kube-apiserver answers them: malformed directives 400, lists of lists 422,
-    other failures (an unknown `$patch`, a missing merge key) 500.
+    other failures (an unknown `$patch`, a missing merge key) 500. With copy_inputs=False obj itself is changed
+    and the patch's values are taken over (both must be the caller's own).
     """
     decoded = decode_strategic_merge_patch(patch)
+    if copy_inputs:
+        obj, decoded = copy.deepcopy(obj), copy.deepcopy(decoded)
     try:
-        return _merge_map(copy.deepcopy(obj), copy.deepcopy(decoded), schema)
+        return _merge_map(obj, decoded, schema)
     except _Error as e:
         raise e.status() from None
