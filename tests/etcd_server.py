@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import signal
@@ -115,9 +117,9 @@ def etcd_binary() -> str | None:
     return shutil.which("etcd")
 
 
-@pytest.fixture(scope="session")
-def etcd_server() -> Iterator[EtcdServer]:
-    """A session-wide etcd; skips when Debian's etcd-server is not installed."""
+@contextlib.contextmanager
+def running_etcd() -> Iterator[EtcdServer]:
+    """A fresh etcd for the duration of the block; skips the test when Debian's etcd-server is not installed."""
     binary = etcd_binary()
     if binary is None:
         pytest.skip("etcd binary not found (apt-get install etcd-server)")
@@ -127,3 +129,10 @@ def etcd_server() -> Iterator[EtcdServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def etcd_server() -> Iterator[EtcdServer]:
+    """A session-wide etcd."""
+    with running_etcd() as server:
+        yield server

@@ -12,7 +12,7 @@ from kybernetes.apiserver.server import APIServer, APIServerConfig
 from kybernetes.client import ApiError, RESTClient, load_kubeconfig
 from kybernetes.pki.bootstrap import ensure_pki
 from tests.conftest import free_port
-from tests.etcd_server import EtcdServer, etcd_binary
+from tests.etcd_server import EtcdServer, running_etcd
 from tests.integration.apiserver.conftest import service
 from tests.integration.apiserver.test_multiple_apiservers import share_pki
 
@@ -23,15 +23,9 @@ PER_APISERVER = 40
 
 @pytest.fixture
 def etcd() -> Iterator[EtcdServer]:
-    binary = etcd_binary()
-    if binary is None:
-        pytest.skip("etcd binary not found (apt-get install etcd-server)")
-    server = EtcdServer(binary)
-    server.start()
-    try:
+    """A fresh etcd per test: the stored ranges start empty."""
+    with running_etcd() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
