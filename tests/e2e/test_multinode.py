@@ -32,6 +32,7 @@ import pytest
 
 from kybernetes.kubelet.network.routes import ROUTE_PROTO
 from kybernetes.proxy.nftables.ruleset import table_name
+from tests.netns import NodeNetworks, sh
 from tests.conftest import Cluster, free_cluster_cidr, free_port, start_server_process, stop_cluster, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.skipif(
@@ -74,13 +75,6 @@ print(json.dumps(seen))
 """
 
 
-def sh(*argv: str, check: bool = True) -> str:
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {res.stderr}")
-    return res.stdout
-
-
 def wait_for(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -96,40 +90,8 @@ def wait_for(what: str, fn: Callable[[], Any], timeout: float, interval: float =
 
 
 @dataclass
-class Machines:
-    """The test's links and namespaces: a bridge on the host, a veth from it into each worker's namespace."""
-
-    tag: str = field(default_factory=lambda: os.urandom(2).hex())
-
-    @property
-    def bridge(self) -> str:
-        return f"kybm{self.tag}"
-
-    def netns(self, node: str) -> str:
-        return f"kybm-{self.tag}-{node[-1]}"
-
-    def make(self) -> None:
-        sh("ip", "link", "add", self.bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"{HOST_IP}/24", "dev", self.bridge)
-        sh("ip", "link", "set", self.bridge, "up")
-        for node, ip in WORKERS.items():
-            ns, host_end = self.netns(node), f"kybm{self.tag}h{node[-1]}"
-            sh("ip", "netns", "add", ns)
-            sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            sh("ip", "link", "set", host_end, "master", self.bridge, "up")
-            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-    def remove(self) -> None:
-        for node in WORKERS:
-            sh("ip", "netns", "del", self.netns(node), check=False)  # its links, nft tables and routes go with it
-        sh("ip", "link", "del", self.bridge, check=False)
-
-
-@dataclass
 class MultiNode(Cluster):
-    machines: Machines = field(default_factory=Machines)
+    machines: NodeNetworks = field(default_factory=lambda: NodeNetworks("kybm", HOST_IP, WORKERS))
     base: str = ""
     cluster_cidr: str = ""
     agents: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -262,7 +224,7 @@ def _route_net(line: str) -> ipaddress.IPv4Network:
 
 @pytest.fixture
 def multinode(tmp_path) -> Iterator[MultiNode]:
-    machines = Machines()
+    machines = NodeNetworks("kybm", HOST_IP, WORKERS)
     data_dir = str(tmp_path / "server")
     port = free_port()
     log_path = str(tmp_path / "server.log")

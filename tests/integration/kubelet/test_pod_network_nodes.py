@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
@@ -25,6 +25,7 @@ from kybernetes.kubelet.network.bridge import netns_name
 from kybernetes.kubelet.network.routes import ROUTE_PROTO
 from kybernetes.pki import components
 from kybernetes.pki.components import ensure_component_kubeconfig, kubelet_identity
+from tests.netns import NodeNetworks, sh
 from tests.conftest import free_port
 from tests.integration.kubelet.test_kubelet import eventually
 
@@ -51,51 +52,15 @@ SERVER = (
 FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 
 
-def sh(*argv: str, check: bool = True) -> str:
-    return subprocess.run(argv, check=check, capture_output=True, text=True).stdout
-
-
-@dataclass
-class Topology:
-    """The test's own links and namespaces: a bridge on the host, a veth from it into each node's namespace."""
-
-    tag: str = field(default_factory=lambda: os.urandom(2).hex())
-
-    @property
-    def bridge(self) -> str:
-        return f"kybt{self.tag}"
-
-    def netns(self, node: str) -> str:
-        return f"kybt-{self.tag}-{node}"
-
-    def make(self) -> None:
-        sh("ip", "link", "add", self.bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"{HOST_IP}/24", "dev", self.bridge)
-        sh("ip", "link", "set", self.bridge, "up")
-        for i, (node, (ip, _)) in enumerate(NODES.items()):
-            ns, host_end = self.netns(node), f"kybt{self.tag}{i}"
-            sh("ip", "netns", "add", ns)
-            sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            sh("ip", "link", "set", host_end, "master", self.bridge, "up")
-            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-    def remove(self) -> None:
-        for node in NODES:
-            sh("ip", "netns", "del", self.netns(node), check=False)  # its links, bridge and nft tables go with it
-        sh("ip", "link", "del", self.bridge, check=False)
-
-
 @dataclass
 class Cluster:
     client: RESTClient
-    topo: Topology
+    topo: NodeNetworks
     dirs: dict[str, str]
     procs: dict[str, subprocess.Popen]
 
 
-def start_kubelet(topo: Topology, data_dir: str, node: str, url: str, node_dir: str) -> subprocess.Popen:
+def start_kubelet(topo: NodeNetworks, data_dir: str, node: str, url: str, node_dir: str) -> subprocess.Popen:
     """`kybernetes kubelet` with the node's identity, inside the node's network namespace (nsenter --net only:
     the mount namespace is the host's, so the pods' namespaces it makes are visible to `ip netns` here)."""
     ip, _ = NODES[node]
@@ -112,7 +77,7 @@ def start_kubelet(topo: Topology, data_dir: str, node: str, url: str, node_dir: 
 
 @pytest_asyncio.fixture
 async def cluster(tmp_path) -> AsyncIterator[Cluster]:
-    topo = Topology()
+    topo = NodeNetworks("kybt", HOST_IP, {n: ip for n, (ip, _) in NODES.items()})
     topo.make()
     data_dir = str(tmp_path / "data")
     server = APIServer(APIServerConfig(data_dir=data_dir, bind_address=HOST_IP, advertise_address=HOST_IP,
