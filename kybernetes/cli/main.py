@@ -11,6 +11,7 @@ import sys
 from typing import Callable, Sequence
 
 from kybernetes import __version__
+from kybernetes.cli import agent, apiservers, kubelet_auth, secrets_encrypt, serverjoin, snapshot, token, version
 
 log = logging.getLogger("kybernetes")
 
@@ -41,8 +42,6 @@ def _add_apiserver_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--datastore-endpoint", default="",
                    help="storage: sqlite:///path/state.db (default: <data-dir>/db/state.db)")
     p.add_argument("--tls-san", action="append", default=[], help="extra name or IP for the serving certificate")
-    from kybernetes.cli import apiservers
-
     apiservers.add_apiserver_flags(p)
     _add_authentication_flags(p)
     p.add_argument("--authorization-mode", default="Node,RBAC",
@@ -53,9 +52,7 @@ def _add_apiserver_flags(p: argparse.ArgumentParser) -> None:
                    help="admission plugins to disable though on by default (comma-separated)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     _add_security_flags(p)
-    from kybernetes.cli.snapshot import add_schedule_flags
-
-    add_schedule_flags(p)
+    snapshot.add_schedule_flags(p)
 
 
 def _add_security_flags(p: argparse.ArgumentParser) -> None:
@@ -134,19 +131,13 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
                           authorization_mode=args.authorization_mode, **_authentication_config(args),
                           enable_admission_plugins=list(args.enable_admission_plugins),
                           disable_admission_plugins=list(args.disable_admission_plugins))
-    from kybernetes.cli import apiservers
-
     for k, v in apiservers.apiserver_config(args).items():
         setattr(cfg, k, v)
     os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
-    from kybernetes.cli import serverjoin
-
     join = await serverjoin.prepare(args, cfg.data_dir) if banner else None  # before the PKI and keys are made
     for k, v in _security_config(args, cfg.data_dir, default_encryption=banner).items():
         setattr(cfg, k, v)
-    from kybernetes.cli.snapshot import schedule_from_args
-
-    cfg.snapshot_schedule = schedule_from_args(args)
+    cfg.snapshot_schedule = snapshot.schedule_from_args(args)
     server = APIServer(cfg)
     if banner and "kubelet" not in set(args.disable):
         # registered before serving: /readyz never passes before the cluster has a node
@@ -214,7 +205,6 @@ async def _wait_until(check: Callable[[], tuple[bool, str]], timeout: float) -> 
 
 async def _start_components(args: argparse.Namespace, server) -> object:  # noqa: ANN001
     """The all-in-one server's other components, each its own process talking HTTPS to the apiserver."""
-    from kybernetes.cli import serverjoin
     from kybernetes.cli.supervise import Supervisor
 
     from kybernetes.pki import components
@@ -448,8 +438,6 @@ def cmd_kubelet(args: argparse.Namespace) -> int:
                           node_status_update_frequency=args.node_status_update_frequency,
                           node_lease_duration_seconds=args.node_lease_duration_seconds,
                           node_lease_renew_interval=args.node_lease_duration_seconds / 4)
-    from kybernetes.cli import kubelet_auth
-
     for k, v in kubelet_auth.options_from(args).items():
         setattr(opts, k, v)
     if args.cluster_dns:
@@ -478,10 +466,8 @@ def _add_pod_network_flag(p: argparse.ArgumentParser, default: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from kybernetes.apiserver.server import default_data_dir
-    from kybernetes.cli.version import version_text
-
     parser = argparse.ArgumentParser(prog="kybernetes", description="Kubernetes, written in Python.")
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action="version", version=version.version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("server", help="run a single-node cluster: every control-plane component and a local node",
@@ -502,8 +488,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mode of the local proxy (default: nftables as root with nft, else userspace)")
     p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (the proxy masquerades others)")
     _add_pod_network_flag(p, default="auto")
-    from kybernetes.cli import serverjoin
-
     serverjoin.add_flags(p)
     p.set_defaults(func=cmd_server)
 
@@ -565,8 +549,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert-file", default="", help="serving certificate of the kubelet server")
     p.add_argument("--tls-private-key-file", default="", help="its key")
     p.add_argument("--client-ca-file", default="", help="CA that signs the certificates of clients (the apiserver)")
-    from kybernetes.cli import kubelet_auth
-
     kubelet_auth.add_flags(p)
     _add_pod_network_flag(p, default="auto")
     p.add_argument("--cluster-cidr", default="198.18.0.0/16", help="the pod CIDR (traffic leaving it is masqueraded)")
@@ -618,20 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=default_data_dir())
     p.set_defaults(func=cmd_killall)
 
-    from kybernetes.cli import snapshot, version
-
     snapshot.add_parser(sub, default_data_dir())
     version.add_parser(sub)
 
-    from kybernetes.cli import secrets_encrypt
-
     secrets_encrypt.add_parser(sub, default_data_dir())
-    from kybernetes.cli import agent, token
-
     agent.add_parser(sub, default_data_dir())
     token.add_parser(sub, default_data_dir())
-    from kybernetes.cli import apiservers
-
     apiservers.add_client_flags(sub)
     return parser
 
@@ -639,8 +613,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from kybernetes.cli import apiservers
-
     apiservers.apply_client_flags(args)
     if not getattr(args, "func", None):
         parser.print_help()
