@@ -20,6 +20,11 @@ import pytest_asyncio
 from kybernetes.apiserver.server import APIServer, APIServerConfig
 
 
+# An apiserver without a controller-manager has no "default" service accounts to give pods: as upstream's
+# integration tests, run it without the ServiceAccount admission plugin (tests of that plugin turn it on).
+NO_CONTROLLERS_ADMISSION = ["ServiceAccount"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -29,7 +34,8 @@ def free_port() -> int:
 @pytest_asyncio.fixture
 async def apiserver(tmp_path) -> AsyncIterator[APIServer]:
     """A started apiserver on loopback with SQLite storage in a temporary data dir."""
-    cfg = APIServerConfig(data_dir=str(tmp_path / "data"), bind_address="127.0.0.1", secure_port=free_port())
+    cfg = APIServerConfig(data_dir=str(tmp_path / "data"), bind_address="127.0.0.1", secure_port=free_port(),
+                          disable_admission_plugins=NO_CONTROLLERS_ADMISSION)
     server = APIServer(cfg)
     await server.start()
     try:

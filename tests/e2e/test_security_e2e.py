@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -56,3 +59,54 @@ def test_kubelet_api_authorized_by_subject_access_review(cluster: Cluster) -> No
     assert _kubelet(cluster, "/stats/summary", reader) == (
         403, f"Forbidden (user=system:serviceaccount:{NS}:reader, verb=get, resource=nodes, subresource=stats)")
     assert _kubelet(cluster, "/pods", "not-a-token") == (401, "Unauthorized")
+
+
+def _until(fn, timeout: float = 60.0):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+IN_CLUSTER = """
+from kubernetes import client, config
+config.load_incluster_config()
+review = client.AuthenticationV1Api().create_self_subject_review({"apiVersion": "authentication.k8s.io/v1",
+                                                                  "kind": "SelfSubjectReview"})
+print(review.status.user_info.username)
+"""
+
+
+def test_pod_gets_its_api_credentials_and_uses_them(cluster: Cluster) -> None:
+    ns = f"{NS}-creds"
+    cluster.kubectl("create", "namespace", ns)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": ns},
+           "spec": {"terminationGracePeriodSeconds": 1, "hostNetwork": True,  # the apiserver is on loopback here
+                    "containers": [{"name": "c", "image": "python", "command": ["sleep", "3600"]}]}}
+    # Forbidden until the serviceaccount controller made the namespace's "default" (as upstream)
+    _until(lambda: cluster.kubectl("apply", "-f", "-", input=json.dumps(pod)))
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/client", "--timeout=60s")
+    mounts = cluster.kubectl_json("get", "pod", "-n", ns, "client")["spec"]["containers"][0]["volumeMounts"]
+    assert mounts[0]["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount" and mounts[0]["readOnly"]
+
+    def read(name: str) -> str:  # where the process runtime shows the volume ($KYBERNETES_ROOT: without root)
+        return cluster.kubectl("exec", "-n", ns, "client", "--", "sh", "-c",
+                               f"cat $KYBERNETES_ROOT/var/run/secrets/kubernetes.io/serviceaccount/{name}").stdout
+
+    assert read("namespace") == ns
+    with open(os.path.join(cluster.data_dir, "pki", "ca.crt")) as f:
+        assert read("ca.crt") == f.read()
+    ca = os.path.join(cluster.data_dir, "pki", "ca.crt")
+    res = subprocess.run(["kubectl", "--kubeconfig", os.devnull, "--server", cluster.url, "--certificate-authority", ca,
+                          "--token", read("token"), "auth", "whoami", "-o", "json"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    who = json.loads(res.stdout)
+    assert who["status"]["userInfo"]["username"] == f"system:serviceaccount:{ns}:default"
+    if os.geteuid() == 0:  # the volume at its real path (a mount namespace) and the Service routed: root only
+        out = cluster.kubectl("exec", "-n", ns, "client", "--", sys.executable, "-c", IN_CLUSTER)
+        assert out.stdout.strip() == f"system:serviceaccount:{ns}:default"
+    cluster.kubectl("delete", "namespace", ns, "--wait=false")

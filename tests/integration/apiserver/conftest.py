@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from kybernetes.apiserver.server import APIServer, APIServerConfig
 from kybernetes.client import ApiError, RESTClient, load_kubeconfig
-from tests.conftest import free_port
+from tests.conftest import NO_CONTROLLERS_ADMISSION, free_port
 
 _names = itertools.count()
 
@@ -78,7 +78,7 @@ class Api:
 async def server(tmp_path_factory) -> AsyncIterator[APIServer]:
     """One apiserver on loopback (SQLite in a temp dir) shared by a test module."""
     cfg = APIServerConfig(data_dir=str(tmp_path_factory.mktemp("apiserver") / "data"), bind_address="127.0.0.1",
-                          secure_port=free_port())
+                          secure_port=free_port(), disable_admission_plugins=NO_CONTROLLERS_ADMISSION)
     srv = APIServer(cfg)
     await srv.start()
     try:

@@ -23,7 +23,7 @@ from kybernetes.apiserver.server import APIServer, APIServerConfig
 from kybernetes.client import ApiError, RESTClient, load_kubeconfig, resource_path
 from kybernetes.pki.bootstrap import PKIPaths, load_ca
 from kybernetes.pki.certs import issue_serving_cert
-from tests.conftest import free_port
+from tests.conftest import NO_CONTROLLERS_ADMISSION, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -79,7 +79,8 @@ async def env(tmp_path_factory) -> AsyncIterator[Env]:
     (d / "policy.yaml").write_text(yaml.safe_dump(POLICY))
     log_path = str(d / "audit.log")
     cfg = APIServerConfig(data_dir=str(d / "data"), bind_address="127.0.0.1", secure_port=free_port(),
-                          audit_policy_file=str(d / "policy.yaml"), audit_log_path=log_path)
+                          audit_policy_file=str(d / "policy.yaml"), audit_log_path=log_path,
+                          disable_admission_plugins=NO_CONTROLLERS_ADMISSION)
     server = APIServer(cfg)
     await server.start()
     cert, key = issue_serving_cert(load_ca(PKIPaths.under(cfg.data_dir)), "webhook", dns_names=["localhost"],

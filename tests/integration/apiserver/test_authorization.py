@@ -17,7 +17,7 @@ import pytest_asyncio
 from kybernetes.apiserver.server import APIServer, APIServerConfig
 from kybernetes.pki import issue_client_cert, load_ca, write_kubeconfig
 from kybernetes.pki.bootstrap import PKIPaths
-from tests.conftest import free_port
+from tests.conftest import NO_CONTROLLERS_ADMISSION, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -95,7 +95,8 @@ def pod(name: str, node: str, secret: str) -> dict:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def http(tmp_path_factory) -> AsyncIterator[Http]:
     tmp = tmp_path_factory.mktemp("authz")
-    cfg = APIServerConfig(data_dir=str(tmp / "data"), bind_address="127.0.0.1", secure_port=free_port())
+    cfg = APIServerConfig(data_dir=str(tmp / "data"), bind_address="127.0.0.1", secure_port=free_port(),
+                          disable_admission_plugins=NO_CONTROLLERS_ADMISSION)
     server = APIServer(cfg)
     await server.start()
     try:

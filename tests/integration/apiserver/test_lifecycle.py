@@ -177,7 +177,6 @@ async def test_pod_created_pending_with_defaults(api: Api, ns: str) -> None:
     out = await api.client.create(pod_path(ns), dict(pod("p"), status={"phase": "Running"}))
     assert out["status"]["phase"] == "Pending"
     assert out["status"]["qosClass"] == "BestEffort"
-    assert out["spec"]["serviceAccountName"] == "default"
     assert out["spec"]["restartPolicy"] == "Always"
     assert out["spec"]["containers"][0]["imagePullPolicy"] == "Always"
 

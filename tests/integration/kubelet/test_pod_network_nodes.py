@@ -26,7 +26,7 @@ from kybernetes.kubelet.network.routes import ROUTE_PROTO
 from kybernetes.pki import components
 from kybernetes.pki.components import ensure_component_kubeconfig, kubelet_identity
 from tests.netns import NodeNetworks, sh
-from tests.conftest import free_port
+from tests.conftest import NO_CONTROLLERS_ADMISSION, free_port
 from tests.integration.kubelet.test_kubelet import eventually
 
 pytestmark = pytest.mark.skipif(
@@ -81,7 +81,8 @@ async def cluster(tmp_path) -> AsyncIterator[Cluster]:
     topo.make()
     data_dir = str(tmp_path / "data")
     server = APIServer(APIServerConfig(data_dir=data_dir, bind_address=HOST_IP, advertise_address=HOST_IP,
-                                       secure_port=free_port()))
+                                       secure_port=free_port(),
+                                       disable_admission_plugins=NO_CONTROLLERS_ADMISSION))
     procs: dict[str, subprocess.Popen] = {}
     dirs = {node: str(tmp_path / node) for node in NODES}
     client = None
