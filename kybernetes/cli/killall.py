@@ -1,5 +1,5 @@
 """`kybernetes killall`: stop every container the node's kubelet left running (they outlive server restarts), and
-remove its pod network."""
+remove their cgroups and the pod network."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ async def stop_all_containers(runtime_dir: str) -> int:
             await rt.stop_pod_sandbox(sb.id)
         except Exception:  # noqa: BLE001
             pass
+    await rt.remove_stopped_cgroups()  # the containers' cgroups, empty now (a restarted kubelet makes new ones)
     if os.geteuid() == 0 and shutil.which("ip"):  # the pods' namespaces, the node bridge, its nft table and routes
         from kybernetes.kubelet.network.bridge import remove_node_network
 

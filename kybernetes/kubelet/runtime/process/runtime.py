@@ -210,6 +210,19 @@ class ProcessRuntime:
             self._records_loaded = True
         return self._records
 
+    async def remove_stopped_cgroups(self, wait: float = 2.0) -> int:
+        """rmdir the cgroups of every container whose process is gone (they stay until the container is removed
+        otherwise: `kybernetes killall` stops everything without removing containers); returns how many are
+        left because something still runs in them after `wait` seconds."""
+        pending = [CgroupSet.from_json(r.get("cgroup")) for cid, r in self._all_records().items()
+                   if r.get("cgroup") and self._state(cid)[0] != ContainerState.CONTAINER_RUNNING]
+        deadline = time.monotonic() + wait
+        while True:
+            pending = [cg for cg in pending if cg is not None and not await self._in_thread(_rmdir_cgroup, cg)]
+            if not pending or time.monotonic() > deadline:
+                return len(pending)
+            await asyncio.sleep(0.1)
+
     # ------------------------------------------------------------------------------------------ sandboxes
     async def run_pod_sandbox(self, config: PodSandboxConfig, runtime_handler: str = "") -> str:
         self.launcher.warm()  # a container start follows: have the spawner ready for it
@@ -363,6 +376,7 @@ class ProcessRuntime:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self._add_record(cid, record)
+        self._configs[cid] = config  # what the record holds, not decoded again
         return cid
 
     def _create(
@@ -894,3 +908,9 @@ def _session_usage(pid: int) -> tuple[int, int, int]:
         cpu += (int(fields[11]) + int(fields[12])) * 1_000_000_000 // tick
         rss += int(fields[21]) * page
     return cpu, rss, rss
+
+
+def _rmdir_cgroup(cgroup: CgroupSet) -> bool:
+    """Remove a stopped container's cgroups and their empty parents; True when none of its own is left."""
+    cgroup.remove()
+    return not any(os.path.isdir(d) for d in cgroup.dirs.values())

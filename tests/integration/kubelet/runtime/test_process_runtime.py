@@ -372,6 +372,20 @@ async def test_cpu_limits_and_update_reach_the_cgroup(runtime, tmp_path):
     assert stats.memory_working_set_bytes > 0
 
 
+@root_only
+async def test_killall_removes_the_cgroups_of_stopped_containers(runtime, tmp_path):
+    if not runtime.cgroups.available:
+        pytest.skip("no writable cgroup here")
+    from kybernetes.cli.killall import stop_all_containers
+
+    _, cid = await run(runtime, tmp_path, container_config("c", "sleep", "30"))
+    dirs = list(runtime._record(cid)["cgroup"]["dirs"].values())
+    assert dirs and all(os.path.isdir(d) for d in dirs)
+    assert await stop_all_containers(runtime.root_dir) == 1
+    assert not any(os.path.isdir(d) for d in dirs)
+    assert [c.id for c in await ProcessRuntime(runtime.root_dir).list_containers()] == [cid]  # records stay
+
+
 async def test_no_process_survives_cleanup(tmp_path):
     rt = ProcessRuntime(str(tmp_path / "root"))
     await run(rt, tmp_path, container_config("c", "sleep", "30"))
