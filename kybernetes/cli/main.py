@@ -417,6 +417,13 @@ def cmd_controller_manager(args: argparse.Namespace) -> int:
         use_service_account_credentials=args.use_service_account_credentials)))
 
 
+def _non_negative(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return number
+
+
 def _key_values(items: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
@@ -437,7 +444,8 @@ def cmd_kubelet(args: argparse.Namespace) -> int:
                           network_kubeconfig=args.network_kubeconfig,
                           node_status_update_frequency=args.node_status_update_frequency,
                           node_lease_duration_seconds=args.node_lease_duration_seconds,
-                          node_lease_renew_interval=args.node_lease_duration_seconds / 4)
+                          node_lease_renew_interval=args.node_lease_duration_seconds / 4,
+                          event_record_qps=args.event_qps, event_burst=args.event_burst)
     for k, v in kubelet_auth.options_from(args).items():
         setattr(opts, k, v)
     if args.cluster_dns:
@@ -560,6 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between computations of the node's status (default: %(default)s)")
     p.add_argument("--node-lease-duration-seconds", type=int, default=40,
                    help="the node Lease's duration; renewed every quarter of it, as upstream (default: %(default)s)")
+    p.add_argument("--event-qps", type=_non_negative, default=50.0,
+                   help="events written a second once --event-burst is used up; 0: no limit (default: %(default)s)")
+    p.add_argument("--event-burst", type=int, default=100,
+                   help="events written at once before --event-qps applies (default: %(default)s)")
     p.add_argument("-v", "--v", type=int, default=2, help="log verbosity")
     p.set_defaults(func=cmd_kubelet)
 

@@ -236,8 +236,12 @@ class EventBroadcaster:
     """Correlates queued events and writes them with one background task. Call it to get a recorder."""
 
     def __init__(self, client: RESTClient | None, *, host: str = "", correlator: EventCorrelator | None = None,
-                 max_queued: int = MAX_QUEUED_EVENTS, retry_delay: float = 1.0) -> None:
+                 max_queued: int = MAX_QUEUED_EVENTS, retry_delay: float = 1.0, qps: float = 0.0,
+                 burst: int = 0) -> None:
+        """`qps`/`burst`: at most `burst` writes at once, then `qps` a second (upstream kubelet eventRecordQPS
+        and eventBurst); 0 qps: no limit."""
         self.client = client
+        self._limit = _TokenBucket(qps, max(1, burst), time.monotonic()) if qps > 0 else None
         self.host = host if host else socket.gethostname()
         self.correlator = correlator or EventCorrelator()
         self.retry_delay = retry_delay
@@ -287,6 +291,8 @@ class EventBroadcaster:
             try:
                 result = self.correlator.correlate(event)
                 if not result.skip:
+                    if self._limit is not None:
+                        await self._wait_token(self._limit)
                     await self._write(result)
             except asyncio.CancelledError:
                 raise
@@ -294,6 +300,11 @@ class EventBroadcaster:
                 log.exception("event broadcaster failed")
             finally:
                 self._queue.task_done()
+
+    @staticmethod
+    async def _wait_token(bucket: _TokenBucket) -> None:
+        while not bucket.try_take(time.monotonic()):
+            await asyncio.sleep((1.0 - bucket.tokens) / bucket.qps)
 
     async def _write(self, result: CorrelateResult) -> None:
         event = result.event

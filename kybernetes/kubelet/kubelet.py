@@ -99,9 +99,11 @@ class Kubelet:
         self._network_dirty = asyncio.Event()
         from kybernetes.client.record import EventBroadcaster  # noqa: PLC0415
 
-        self.broadcaster = EventBroadcaster(client, host=node_name)
+        self.broadcaster = EventBroadcaster(client, host=node_name, qps=self.options.event_record_qps,
+                                            burst=self.options.event_burst)
         self.recorder = self.broadcaster.new_recorder("kubelet")
         self._allocatable_cache: tuple[float, dict[str, str]] | None = None
+        self._object_reads: dict[tuple[str, str, str], asyncio.Future[Obj | None]] = {}
         self.node_status = NodeStatusManager(
             client, node_name=node_name, node_ip=self.node_ip, root_dir=self.root_dir, options=self.options,
             port=server_port, kube_reserved=kube_reserved, system_reserved=system_reserved, labels=node_labels,
@@ -161,6 +163,16 @@ class Kubelet:
         self.recorder.event({**pod, "kind": "Pod", "apiVersion": "v1"}, event_type, reason, message)
 
     async def get_object(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A configmap or secret for a pod's volumes and env, read from the apiserver; callers asking for the same
+        object while a read is in flight share its answer (pods started together read kube-root-ca.crt once)."""
+        key = (kind, namespace, name)
+        pending = self._object_reads.get(key)
+        if pending is None:
+            pending = self._object_reads[key] = asyncio.ensure_future(self._read_object(kind, namespace, name))
+            pending.add_done_callback(lambda _: self._object_reads.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _read_object(self, kind: str, namespace: str, name: str) -> Obj | None:
         try:
             return await self.client.get(resource_path("", "v1", kind, namespace, name))
         except ApiError as e:

@@ -27,6 +27,8 @@ class KubeletOptions:
     eviction_monitoring_period: float = 10.0
     eviction_pressure_transition_period: float = 300.0
     max_pods: int = DEFAULT_MAX_PODS
+    event_record_qps: float = 50.0  # events written a second after a burst of event_burst (0: no limit)
+    event_burst: int = 100
     minimum_grace_period: float = 2.0  # upstream minimumGracePeriodInSeconds for a kill with a grace period
     container_log_max_size: int = 10 * 1024 * 1024
     container_log_max_files: int = 5

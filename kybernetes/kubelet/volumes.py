@@ -7,6 +7,7 @@ configMap, secret, downwardAPI and projected volumes are written with the Atomic
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -106,6 +107,7 @@ class VolumeManager:
         self.allocatable = allocatable
         self.warnings: list[tuple[Obj, str]] = []  # (pod, message) not fatal: reported as events by the caller
         self._tokens: dict[tuple[str, str, str, int], tuple[str, float]] = {}
+        self._projected: dict[str, dict[str, FileProjection]] = {}  # volume path -> what it shows (written by us)
 
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.root_dir, "pods", uid)
@@ -130,10 +132,11 @@ class VolumeManager:
                     check_host_path(path, vol["hostPath"].get("type", ""))
                 elif kind in READ_ONLY_PLUGINS:
                     payload = await self._payload(pod, kind, vol[kind] or {})
-                    if payload is not None:
-                        atomic_writer.write(path, payload)
-                    else:
+                    if payload is None:
                         os.makedirs(path, exist_ok=True)
+                    elif self._projected.get(path) != payload:  # compared in memory; files written off the loop
+                        await asyncio.to_thread(atomic_writer.write, path, payload)
+                        self._projected[path] = payload
                 else:
                     raise VolumeError(f"volume type {kind} is not supported by this kubelet")
             except (EnvConfigError, OSError, ValueError) as e:
@@ -256,3 +259,5 @@ class VolumeManager:
         shutil.rmtree(pod_dir, ignore_errors=True)
         for key in [k for k in self._tokens if k[0] == uid]:
             del self._tokens[key]
+        for path in [p for p in self._projected if p.startswith(pod_dir + os.sep)]:
+            del self._projected[path]

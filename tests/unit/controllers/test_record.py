@@ -79,3 +79,21 @@ def test_event_without_loop_is_dropped_not_raised() -> None:
     b, _ = recorder()
     b("x").event(POD, "Normal", "R", "m")
     assert b.dropped == 1
+
+
+async def test_writes_limited_to_burst_then_qps() -> None:
+    """The kubelet's eventRecordQPS/eventBurst: `burst` writes at once, the rest paced at `qps`, none dropped."""
+    import asyncio
+    import time
+
+    b = EventBroadcaster(None, host="h", qps=20.0, burst=3)
+    r = b("kubelet")
+    pods = [{**POD, "metadata": {**POD["metadata"], "name": f"p{i}", "uid": f"u{i}"}} for i in range(6)]
+    start = time.monotonic()
+    for p in pods:
+        r.event(p, "Normal", "Started", "started")
+    await asyncio.sleep(0.02)
+    assert len(b.written) == 3  # the burst at once
+    await b.flush()
+    assert len(b.written) == 6  # then the other three, about 1/20 s apart
+    assert time.monotonic() - start >= 0.1
