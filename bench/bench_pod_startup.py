@@ -241,15 +241,47 @@ async def wait_node_ready(client: RESTClient) -> None:
     raise TimeoutError("node not Ready")
 
 
+def sys_seconds(pid: int) -> float:
+    """stime of `pid` (the kernel's share: file-system and process work)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[12]) / CLK_TCK
+    except OSError:
+        return 0.0
+
+
 def cpu_snapshot(pids: dict[str, int], data_dir: str) -> dict[str, float]:
     snap = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    snap["kubelet_sys"] = sys_seconds(pids["kubelet"])
+    snap["apiserver_sys"] = sys_seconds(pids["apiserver"])
     snap["kubelet_children"] = cpu_seconds(pids["kubelet"], children=True)
     snap["spawner"] = sum(cpu_seconds(p) for p in runtime_processes(data_dir)["spawner"])
     return snap
 
 
+def start_profilers(pids: dict[str, int], profile: str, run: int) -> list[subprocess.Popen]:
+    """With --profile DIR: a `py-spy record` (raw collapsed stacks) on each component for the start of the pods."""
+    if not profile:
+        return []
+    os.makedirs(profile, exist_ok=True)
+    py_spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    procs = [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--gil", "--nonblocking",
+                               "-o", os.path.join(profile, f"run{run}-{name}.txt")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for name, pid in pids.items()]
+    time.sleep(0.5)  # attached
+    return procs
+
+
+def stop_profilers(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        p.wait(30)
+
+
 async def one_run(client: RESTClient, run: int, n: int, pids: dict[str, int], idle: float,
-                  data_dir: str) -> dict[str, Any]:
+                  data_dir: str, profile: str = "") -> dict[str, Any]:
     kpid = pids["kubelet"]
     prefix = f"bench-{run}-"
     shims_before = set(runtime_processes(data_dir)["shim"])
@@ -292,11 +324,13 @@ async def one_run(client: RESTClient, run: int, n: int, pids: dict[str, int], id
         created[name] = time.monotonic()
         await client.create(PODS, body)
 
+    profilers = start_profilers(pids, profile, run)
     cpu0 = cpu_snapshot(pids, data_dir)
     t0 = time.monotonic()
     await asyncio.gather(*(create(i) for i in range(n)))
     await asyncio.wait_for(all_running.wait(), 120)
     cpu1 = cpu_snapshot(pids, data_dir)
+    stop_profilers(profilers)
     procs = runtime_processes(data_dir)
     new_shims = [p for p in procs["shim"] if p not in shims_before]
     shims_cpu = sum(cpu_seconds(p) for p in new_shims)  # all of it since they forked: they are new
@@ -305,7 +339,8 @@ async def one_run(client: RESTClient, run: int, n: int, pids: dict[str, int], id
     all_running_s = max(running.values()) - t0
     used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
     supervision = used["kubelet_children"] + used["spawner"] + shims_cpu
-    total = sum(v for k, v in used.items() if k not in ("kubelet_children", "spawner")) + supervision
+    total = sum(v for k, v in used.items()
+                if k not in ("kubelet_children", "spawner", "kubelet_sys", "apiserver_sys")) + supervision
     mem = [smaps_kib(p) for p in new_shims]
     spawner_pss = sum(smaps_kib(p)["Pss"] for p in procs["spawner"])
 
@@ -329,8 +364,10 @@ async def one_run(client: RESTClient, run: int, n: int, pids: dict[str, int], id
             "bound_p50": percentile(binding, 50), "bound_p99": percentile(binding, 99),
             "all_running": all_running_s, "load_avg_1m": load0,
             "cpu_ms_per_pod_kubelet": used["kubelet"] * 1000 / n,
+            "cpu_ms_per_pod_kubelet_sys": used["kubelet_sys"] * 1000 / n,
             "cpu_ms_per_pod_supervision": supervision * 1000 / n,
             "cpu_ms_per_pod_apiserver": used["apiserver"] * 1000 / n,
+            "cpu_ms_per_pod_apiserver_sys": used["apiserver_sys"] * 1000 / n,
             "cpu_ms_per_pod_scheduler": used.get("scheduler", 0.0) * 1000 / n,
             "cpu_ms_per_pod_total": total * 1000 / n,
             "shim_rss_mib": sum(m["Rss"] for m in mem) / 1024 / max(1, len(mem)),
@@ -373,7 +410,7 @@ class Variant:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-async def bench(variants: list[Variant], n: int, runs: int, idle: float) -> None:
+async def bench(variants: list[Variant], n: int, runs: int, idle: float, profile: str = "") -> None:
     """Alternate the variants' runs: run 0 of each, then run 1 of each, ..."""
     try:
         for v in variants:
@@ -382,7 +419,8 @@ async def bench(variants: list[Variant], n: int, runs: int, idle: float) -> None
             for v in variants:
                 assert v.client is not None and v.proc is not None
                 pids = component_pids(v.log_path, v.proc.pid)
-                r = await one_run(v.client, run, n, pids, idle, v.data_dir)
+                r = await one_run(v.client, run, n, pids, idle, v.data_dir,
+                                  os.path.join(profile, v.label) if profile else "")
                 print(f"{v.name} run {run}: " + ", ".join(
                     f"{k}={x:.3f}" if isinstance(x, float) else f"{k}={x}" for k, x in r.items()), flush=True)
                 v.results.append(r)
@@ -399,6 +437,8 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=30.0, help="seconds over which the kubelet's idle CPU is measured")
     ap.add_argument("--json", default="")
     ap.add_argument("--keep", action="store_true", help="keep the data dir (server.log) for inspection")
+    ap.add_argument("--profile", default="", metavar="DIR",
+                    help="py-spy each component while the pods start (DIR/LABEL/runN-COMPONENT.txt, collapsed stacks)")
     ap.add_argument("--pod-network", default="host", help="host, bridge, or both in one run: host,bridge")
     ap.add_argument("--compare", action="append", default=[], metavar="LABEL=SOURCE_DIR",
                     help="also run a server from another source tree, alternating runs with this tree's")
@@ -441,7 +481,7 @@ def run_variants(args: argparse.Namespace, variants: list[Variant]) -> None:
         for v in variants:
             v.start()
         print(f"pod network {network}: " + ", ".join(f"{v.label} from {v.source}" for v in variants), flush=True)
-        asyncio.run(bench(variants, args.pods, args.runs, args.idle))
+        asyncio.run(bench(variants, args.pods, args.runs, args.idle, getattr(args, "profile", "")))
     finally:
         for v in variants:
             v.stop(keep=True)
