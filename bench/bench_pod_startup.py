@@ -4,7 +4,11 @@ the memory of the container shims (per container); then the kubelet's idle CPU a
 and the time until they are all deleted.
 
 Run: python bench/bench_pod_startup.py [--pods 100] [--runs 3] [--idle 30] [--json FILE] [--pod-network host,bridge]
-                                       [--compare LABEL=SOURCE_DIR ...]
+                                       [--compare LABEL=SOURCE_DIR ...] [--data-base [LABEL=]DIR ...] [--profile DIR]
+
+--data-base puts a variant's data dir (the kubelet's pod and runtime files) under DIR instead of the temp dir:
+`--compare shm=. --data-base shm=/dev/shm` runs this tree twice, on the disk and on tmpfs, to separate the file
+system's cost from the software's.
 
 --pod-network takes one network or a comma-separated list; each gets its own server, one after the other in
 the same invocation, and the medians are printed side by side (bridge needs root; the bench removes the
@@ -381,9 +385,9 @@ async def one_run(client: RESTClient, run: int, n: int, pids: dict[str, int], id
 class Variant:
     """One server under test: a label, a source tree and a pod network, with its data dir and client."""
 
-    def __init__(self, label: str, source: str, network: str) -> None:
+    def __init__(self, label: str, source: str, network: str, base: str | None = None) -> None:
         self.label, self.source, self.network = label, source, network
-        self.tmp = tempfile.mkdtemp(prefix="kyb-bench-pods-")
+        self.tmp = tempfile.mkdtemp(prefix="kyb-bench-pods-", dir=base)
         self.data_dir = os.path.join(self.tmp, "data")
         self.log_path = os.path.join(self.tmp, "server.log")
         self.proc: subprocess.Popen | None = None
@@ -437,6 +441,8 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=30.0, help="seconds over which the kubelet's idle CPU is measured")
     ap.add_argument("--json", default="")
     ap.add_argument("--keep", action="store_true", help="keep the data dir (server.log) for inspection")
+    ap.add_argument("--data-base", action="append", default=[], metavar="[LABEL=]DIR",
+                    help="where a variant's data dir is made (default: the temp dir), e.g. now=/dev/shm")
     ap.add_argument("--profile", default="", metavar="DIR",
                     help="py-spy each component while the pods start (DIR/LABEL/runN-COMPONENT.txt, collapsed stacks)")
     ap.add_argument("--pod-network", default="host", help="host, bridge, or both in one run: host,bridge")
@@ -444,12 +450,16 @@ def main() -> int:
                     help="also run a server from another source tree, alternating runs with this tree's")
     args = ap.parse_args()
     sources = [("now", ROOT)] + [tuple(c.split("=", 1)) for c in args.compare]  # type: ignore[misc]
+    bases = {label: None for label, _ in sources}
+    for spec in args.data_base:
+        label, _, base = spec.rpartition("=")
+        bases[label or "now"] = base
     if args.compare and "bridge" in args.pod_network:
         ap.error("--compare runs servers side by side: host network only (two node bridges would collide)")
     medians: dict[str, dict[str, float]] = {}
     out: dict[str, Any] = {"pods": args.pods, "load_avg_start": os.getloadavg()}
     for network in [n.strip() for n in args.pod_network.split(",") if n.strip()]:
-        variants = [Variant(label, source, network) for label, source in sources]
+        variants = [Variant(label, source, network, bases.get(label)) for label, source in sources]
         run_variants(args, variants)
         for v in variants:
             medians[v.name] = {k: statistics.median(r[k] for r in v.results) for k in v.results[0]}
