@@ -10,40 +10,81 @@ from kybernetes.api import schema as schemas
 _MAX_DEPTH = 64
 
 
+class _Node:
+    """A schema with its references resolved once: what the walk needs at each level of an object."""
+
+    __slots__ = ("schema", "preserve", "props", "extra", "any_key", "items")
+
+    def __init__(self, schema: schemas.Schema) -> None:
+        self.schema = schema  # kept alive: the cache is keyed by its id
+        self.preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+        props = schema.get("properties")
+        self.props: dict[str, Any] | None = props if isinstance(props, dict) else None
+        extra = schema.get("additionalProperties")
+        self.extra: dict[str, Any] | None = extra if isinstance(extra, dict) else None
+        self.any_key = extra is True or (props is None and extra is None)
+        items = schema.get("items")
+        self.items: dict[str, Any] | None = items if isinstance(items, dict) else None
+
+
+_nodes: dict[int, _Node | None] = {}
+
+
+def _node(schema: schemas.Schema | None) -> _Node | None:
+    """The resolved node of a (possibly $ref) schema, built once per schema object."""
+    if schema is None:
+        return None
+    key = id(schema)
+    node = _nodes.get(key, _nodes)
+    if node is _nodes:
+        resolved = schemas.resolve(schema)
+        node = None if resolved is None else _Node(resolved)
+        _nodes[key] = node
+        if resolved is not schema and resolved is not None:
+            _nodes.setdefault(id(resolved), node)
+        _keep.append(schema)  # ids stay valid: the schema objects are never freed
+    return node  # type: ignore[return-value]
+
+
+_keep: list[Any] = []
+
+
 def find_unknown_fields(obj: Any, type_schema: schemas.Schema | None, *, prune: bool = False) -> list[str]:
     """Dotted paths ('spec.template.spec.containers[0].foo') of fields absent from the schema.
 
     With prune, those fields are also removed from obj (a typed decoder drops them, as upstream's does).
     """
     out: list[str] = []
-    _walk(obj, schemas.resolve(type_schema), "", out, 0, prune)
+    _walk(obj, _node(type_schema), "", out, 0, prune)
     return out
 
 
-def _walk(value: Any, schema: schemas.Schema | None, path: str, out: list[str], depth: int,
-          prune: bool = False) -> None:
-    if schema is None or depth > _MAX_DEPTH:
-        return
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
+def _walk(value: Any, node: _Node | None, path: str, out: list[str], depth: int, prune: bool) -> None:
+    if node is None or depth > _MAX_DEPTH or node.preserve:
         return
     if isinstance(value, dict):
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        for k, v in list(value.items()):
-            child_path = f"{path}.{k}" if path else k
-            if isinstance(props, dict) and k in props:
-                _walk(v, schemas.resolve(props[k]), child_path, out, depth + 1, prune)
-            elif isinstance(extra, dict):
-                _walk(v, schemas.resolve(extra), child_path, out, depth + 1, prune)
-            elif extra is True or (props is None and extra is None):
+        props, extra = node.props, node.extra
+        unknown: list[str] = []
+        for k, v in value.items():
+            if props is not None and k in props:
+                child = props[k]
+            elif extra is not None:
+                child = extra
+            elif node.any_key:
                 continue
             else:
-                out.append(child_path)
-                if prune:
-                    del value[k]
+                out.append(f"{path}.{k}" if path else k)
+                unknown.append(k)
+                continue
+            if isinstance(v, (dict, list)):  # scalars have nothing below them to check
+                _walk(v, _node(child), f"{path}.{k}" if path else k, out, depth + 1, prune)
+        if prune:
+            for k in unknown:
+                del value[k]
     elif isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            item_schema = schemas.resolve(items)
-            for i, v in enumerate(value):
-                _walk(v, item_schema, f"{path}[{i}]", out, depth + 1, prune)
+        if node.items is None:
+            return
+        item = _node(node.items)
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list)):
+                _walk(v, item, f"{path}[{i}]", out, depth + 1, prune)

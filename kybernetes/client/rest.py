@@ -25,6 +25,7 @@ PATCH_CONTENT_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 
+MAX_IN_FLIGHT = 16  # requests (not watches) of one client at once; more wait for a slot
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -100,9 +101,12 @@ class RESTClient:
     """One connection pool to the apiserver (or, with several servers or discovery in the config, to the one a
     LoadBalancer picks). Use as `async with RESTClient(config) as c:` or call close()."""
 
-    def __init__(self, config: ClientConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, config: ClientConfig, *, timeout: float = DEFAULT_TIMEOUT,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.config = config
         self.timeout = timeout
+        self.max_in_flight = max_in_flight
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._ssl = config.ssl_context()
         self._session: aiohttp.ClientSession | None = None
         # None for one server without discovery: requests go straight to config.server, as they always did
@@ -132,6 +136,14 @@ class RESTClient:
             self._session = aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
         return self._session
 
+    def _in_flight(self) -> asyncio.Semaphore:
+        """This client's slots for requests (watches aside): a burst of calls reuses a few kept-alive connections
+        instead of opening (and TLS-handshaking) one per call, as HTTP/2 multiplexing does for client-go."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.max_in_flight))
+        return self._slots[1]
+
     def _headers(self, content_type: str | None = None, accept: str = "application/json") -> dict[str, str]:
         h = {"Accept": accept, "User-Agent": self.config.user_agent}
         token = self.config.bearer_token()
@@ -160,8 +172,9 @@ class RESTClient:
         for attempt in (1, 2):
             if source is not None:
                 await source.ensure_fresh()
-            status, raw = await self._send(method, path, params=_params(params), data=data,
-                                           headers=self._headers(content_type if data is not None else None))
+            async with self._in_flight():
+                status, raw = await self._send(method, path, params=_params(params), data=data,
+                                               headers=self._headers(content_type if data is not None else None))
             if status == 401 and source is not None and attempt == 1:
                 source.invalidate()  # a rejected token (its service account recreated, say): fetch one, retry once
                 continue
