@@ -117,7 +117,8 @@ class Kubelet:
         self.syncer = PodSyncer(runtime=runtime, client=client, volumes=self.volumes, probes=self.probes,
                                 options=self.options, node=NodeInfo(node_name, self.node_ip, self._allocatable),
                                 get_object=self.get_object, services=self.service_informer.store.list,
-                                event=self.event, log_dir=log_dir, network=self.network)
+                                event=self.event, log_dir=log_dir, network=self.network,
+                                observed=self._observed)
         self.workers = PodWorkers(self._sync, resync=self.options.sync_frequency)
         self.eviction = EvictionManager(root_dir=self.root_dir, thresholds=self.options.eviction_hard,
                                         pods=self.pod_manager.pods, usage=self._usage, evict=self._evict)
@@ -269,6 +270,14 @@ class Kubelet:
         self.pod_manager.delete_api_pod(pod)
         if staticpods.ANNOTATION_MIRROR not in (pod["metadata"].get("annotations") or {}):
             self.workers.update(pod["metadata"]["uid"])
+
+    def _observed(self, uid: str, fingerprint: tuple) -> None:
+        """A sync saw (and reported) these containers: the next relist wakes the pod only for later changes, not
+        for the containers that sync itself started."""
+        if fingerprint:
+            self._pleg[uid] = fingerprint
+        else:  # no containers: as the relist sees it (a recorded empty one would read as "all gone")
+            self._pleg.pop(uid, None)
 
     # ------------------------------------------------------------------------------------------ loops
     async def _pleg_loop(self) -> None:

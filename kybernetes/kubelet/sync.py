@@ -62,6 +62,11 @@ def container_hash(container: Obj) -> str:
     return hashlib.sha256(orjson.dumps(container, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+def container_fingerprint(found: dict[str, list[ContainerStatus]]) -> tuple:
+    """The PLEG's view of a pod's containers: (id, state) of each, sorted."""
+    return tuple(sorted((st.id, st.state) for lst in found.values() for st in lst))
+
+
 def is_static(pod: Obj) -> bool:
     return ((pod.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CONFIG_SOURCE, "api") != "api"
 
@@ -103,8 +108,10 @@ class PodSyncer:
                  probes: ProbeManager, options: KubeletOptions, node: NodeInfo, get_object: ObjectGetter,
                  services: Callable[[], list[Obj]], event: Callable[[Obj, str, str, str], None],
                  log_dir: str, mirror_name: Callable[[Obj], str | None] = lambda pod: None,
-                 clock: Callable[[], float] = time.time, network: PodNetwork | None = None) -> None:
+                 clock: Callable[[], float] = time.time, network: PodNetwork | None = None,
+                 observed: Callable[[str, tuple], None] = lambda uid, fingerprint: None) -> None:
         self.runtime = runtime
+        self.observed = observed  # the containers a sync acted on (the PLEG need not wake it for them again)
         self.client = client
         self.volumes = volumes
         self.probes = probes
@@ -248,6 +255,7 @@ class PodSyncer:
             else:
                 self.probes.remove_container(uid, c["name"])
         await self._gc_containers(pod, found)
+        self.observed(uid, container_fingerprint(found))
         views = self._views(pod, state, found)
         await self._read_termination_messages(pod, state, found)
         await self.write_status(pod, state, views, sandbox_ready=sandbox_id is not None)

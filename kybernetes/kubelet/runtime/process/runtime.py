@@ -395,7 +395,8 @@ class ProcessRuntime:
         else:
             log_path = os.path.join(cdir, "container.log")
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        os.mkfifo(os.path.join(cdir, "ctl"))
+        if config.stdin or config.tty:  # commands (close-stdin, resize) only make sense for these
+            os.mkfifo(os.path.join(cdir, "ctl"))
         if config.stdin:
             os.mkfifo(os.path.join(cdir, "stdin"))
         res = config.linux.resources
@@ -435,8 +436,8 @@ class ProcessRuntime:
             "gid": sec.run_as_group,
             "groups": ([sec.run_as_group] if sec.run_as_group is not None else []) + list(sec.supplemental_groups),
         }
-        write_json(os.path.join(cdir, "spec.json"), spec)
         return {
+            "spec": spec,  # what the shim runs (one file with the record: spec.json of earlier versions)
             "id": cid,
             "pod_sandbox_id": sid,
             "config": to_dict(config),
@@ -705,7 +706,7 @@ class ProcessRuntime:
         state, started, _ = self._state(cid)
         if state != ContainerState.CONTAINER_RUNNING or started is None:
             raise RuntimeServiceError(f"container {cid} is not running")
-        spec = read_json(os.path.join(self._cdir(cid), "spec.json")) or {}
+        spec = (self._record(cid) or {}).get("spec") or read_json(os.path.join(self._cdir(cid), "spec.json")) or {}
         return cid, started, spec
 
     def _exec_command(self, started: dict, spec: dict, cmd: list[str]) -> tuple[list[str], dict[str, Any]]:

@@ -11,7 +11,7 @@ log file (rotating it), relays the `stdin` fifo to the process's stdin, obeys co
 (`close-stdin`, `resize W H`), and finally records the exit in `exited.json`. The kubelet only reads the files
 of CONTAINER_DIR and signals the process group; it never needs to be the process's parent.
 
-Files in CONTAINER_DIR: spec.json (input, written by the runtime), started.json {pid, pid_start_time,
+Files in CONTAINER_DIR: container.json (input: its "spec", written by the runtime), started.json {pid, pid_start_time,
 started_at, shim_pid, shim_start_time}, exited.json {exit_code, signal, finished_at, reason, message},
 mountpoints.json (mount points the shim had to create), shim.log (the shim's own errors).
 
@@ -158,7 +158,8 @@ class Shim:
 
     def open_fifos(self) -> None:
         """Open ctl and stdin before the runtime hears "ok", so that attach can open them for writing."""
-        self.ctl_fd = os.open(os.path.join(self.cdir, "ctl"), os.O_RDWR | os.O_NONBLOCK)
+        ctl = os.path.join(self.cdir, "ctl")  # made for containers with stdin or a tty only
+        self.ctl_fd = os.open(ctl, os.O_RDWR | os.O_NONBLOCK) if os.path.exists(ctl) else None
         self.fifo_fd = None
         if self.spec.get("stdin"):
             self.fifo_fd = os.open(os.path.join(self.cdir, "stdin"), os.O_RDWR | os.O_NONBLOCK)
@@ -211,7 +212,8 @@ class Shim:
         for fd in self.outputs:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, "out")
-        self.sel.register(self.ctl_fd, selectors.EVENT_READ, "ctl")
+        if self.ctl_fd is not None:
+            self.sel.register(self.ctl_fd, selectors.EVENT_READ, "ctl")
         fifo = self.fifo_fd
         if fifo is not None:
             self.sel.register(fifo, selectors.EVENT_READ, "stdin")
@@ -332,6 +334,19 @@ def exit_record(shim: Shim, status: int) -> dict:
     return {"exit_code": code, "signal": sig, "finished_at": time.time_ns(), "reason": reason, "message": ""}
 
 
+def read_spec(cdir: str) -> dict:
+    """What to run: the "spec" of container.json (spec.json, from runtimes before it moved there)."""
+    try:
+        with open(os.path.join(cdir, "container.json")) as f:
+            spec = json.load(f).get("spec")
+        if spec:
+            return spec
+    except FileNotFoundError:
+        pass
+    with open(os.path.join(cdir, "spec.json")) as f:
+        return json.load(f)
+
+
 def serve(cdir: str, ready_fd: int, title: list[str] | None = None) -> int:
     """Be the shim of CONTAINER_DIR in this (already forked) process: detach, start the process, report "ok" or
     "error" on `ready_fd`, then supervise it until it exits. Returns the shim's exit code."""
@@ -343,8 +358,7 @@ def serve(cdir: str, ready_fd: int, title: list[str] | None = None) -> int:
     err = os.open(os.path.join(cdir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(err, 2)
     os.close(err)
-    with open(os.path.join(cdir, "spec.json")) as f:
-        spec = json.load(f)
+    spec = read_spec(cdir)
     shim = Shim(cdir, spec)
     try:
         shim.prepare_mountpoints()

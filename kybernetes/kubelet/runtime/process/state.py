@@ -3,12 +3,11 @@
 Layout under root_dir:
   sandboxes/<id>/sandbox.json       {id, config, created_at, state, netns_path}
   sandboxes/<id>/resolv.conf        from config.dns_config, when it has servers
-  containers/<id>/container.json    {id, pod_sandbox_id, config, created_at, log_path, image_ref, cgroup,
-                                     namespaces, resources}
-  containers/<id>/spec.json         what the shim runs
+  containers/<id>/container.json    {spec (what the shim runs), id, pod_sandbox_id, config, created_at,
+                                     log_path, image_ref, cgroup, resources}
   containers/<id>/started.json      written by the shim once the process runs
   containers/<id>/exited.json       written by the shim when it exits (or failed to start)
-  containers/<id>/stdin, ctl        fifos read by the shim
+  containers/<id>/stdin, ctl        fifos read by the shim (stdin with config.stdin; ctl with stdin or a tty)
   images.json                       {image ref: Image}
 """
 
