@@ -39,6 +39,7 @@ from kybernetes.kubelet.volumes import VolumeManager
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 HOUSEKEEPING_PERIOD = 2.0
+TOKEN_REQUESTS_IN_FLIGHT = 4
 ALLOCATABLE_TTL = 10.0  # seconds a reading of the node's allocatable (/proc/meminfo, statvfs) is reused
 
 
@@ -105,6 +106,9 @@ class Kubelet:
         self.recorder = self.broadcaster.new_recorder("kubelet")
         self._allocatable_cache: tuple[float, dict[str, str]] | None = None
         self._object_reads: dict[tuple[str, str, str], asyncio.Future[Obj | None]] = {}
+        # token requests at once: a burst of new pods leaves the client's other slots to the status writes of
+        # pods already started (which make them Running), instead of queueing those behind a hundred tokens
+        self._token_requests = asyncio.Semaphore(TOKEN_REQUESTS_IN_FLIGHT)
         self.node_status = NodeStatusManager(
             client, node_name=node_name, node_ip=self.node_ip, root_dir=self.root_dir, options=self.options,
             port=server_port, kube_reserved=kube_reserved, system_reserved=system_reserved, labels=node_labels,
@@ -189,7 +193,8 @@ class Kubelet:
                          "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": md["name"], "uid": md["uid"]}}}
         path = resource_path("", "v1", "serviceaccounts", md.get("namespace"), service_account, "token")
         try:
-            resp = await self.client.create(path, body)
+            async with self._token_requests:
+                resp = await self.client.create(path, body)
         except ApiError as e:
             if e.code in (404, 405):
                 return None
