@@ -59,15 +59,24 @@ def validate_spec(spec: Obj, name: str) -> tuple[list[str], int]:
     return audiences, exp
 
 
-async def _current(server: APIServer, plural: str, namespace: str, name: str) -> Obj:
+async def _current(server: APIServer, plural: str, namespace: str, name: str, *, from_cache: bool = False,
+                   uid: str = "") -> Obj:
+    """A consistent read of the object; `from_cache`: the watch cache's copy when it has one (with `uid`, when
+    it is that one). A kubelet asks for the tokens of pods it has seen, by uid: a consistent read would, during a
+    burst of writes, wait for the cache to catch up with storage (tens of ms for every pod's first token)."""
     info = server.registry.get("", "v1", plural)
-    obj = await server.rest.current(info, info.key(namespace if info.namespaced else "", name))
+    key = info.key(namespace if info.namespaced else "", name)
+    cached = server.cache.cache_for(info.storage_prefix).objects.get(key) if from_cache else None
+    if cached is not None and (not uid or (cached.get("metadata") or {}).get("uid") == uid):
+        return server.rest.present(info, cached)
+    obj = await server.rest.current(info, key)
     if obj is None:
         raise errors.not_found("", plural, name)
     return obj
 
 
-async def bound_objects(server: APIServer, sa_name: str, namespace: str, ref: Obj | None) -> dict[str, Obj]:
+async def bound_objects(server: APIServer, sa_name: str, namespace: str, ref: Obj | None,
+                        from_cache: bool = False) -> dict[str, Obj]:
     """{"pod"|"secret"|"node": object} the token is bound to (a pod's node too); errors as upstream's."""
     if not ref:
         return {}
@@ -78,7 +87,7 @@ async def bound_objects(server: APIServer, sa_name: str, namespace: str, ref: Ob
         raise errors.bad_request(f'cannot bind token for serviceaccount "{sa_name}" to object of type {gvk}')
     if not name:
         raise errors.invalid_object(GROUP, KIND, sa_name, [errors.required("spec.boundObjectRef.name")])
-    obj = await _current(server, plural, namespace, name)
+    obj = await _current(server, plural, namespace, name, from_cache=from_cache, uid=ref.get("uid") or "")
     uid = (obj.get("metadata") or {}).get("uid", "")
     if ref.get("uid") and ref["uid"] != uid:
         raise errors.conflict("", kind, name, f"the UID in the bound object reference ({ref['uid']}) does not "
@@ -107,8 +116,10 @@ async def create_token_request(server: APIServer, request: web.Request, ri: Requ
     name, namespace = ri.name, ri.namespace
     spec = dict(body.get("spec") or {})
     audiences, exp = validate_spec(spec, name)
-    sa = await _current(server, "serviceaccounts", namespace, name)
-    bound = await bound_objects(server, name, namespace, spec.get("boundObjectRef"))
+    ref = spec.get("boundObjectRef")
+    from_cache = isinstance(ref, dict) and bool(ref.get("uid"))  # the bound object's uid checks the cache's view
+    sa = await _current(server, "serviceaccounts", namespace, name, from_cache=from_cache)
+    bound = await bound_objects(server, name, namespace, ref, from_cache)
     audiences = audiences or list(auth.api_audiences)
     now = time.time()
     claims = bound_claims(sa, audiences=audiences, expiration_seconds=exp, pod=bound.get("pod"),
