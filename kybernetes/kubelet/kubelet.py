@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 HOUSEKEEPING_PERIOD = 2.0
 TOKEN_REQUESTS_IN_FLIGHT = 4
+OBJECT_CACHE_TTL = 2.5  # seconds a configmap/secret read serves the volume refreshes of running pods
 ALLOCATABLE_TTL = 10.0  # seconds a reading of the node's allocatable (/proc/meminfo, statvfs) is reused
 
 
@@ -106,6 +107,7 @@ class Kubelet:
         self.recorder = self.broadcaster.new_recorder("kubelet")
         self._allocatable_cache: tuple[float, dict[str, str]] | None = None
         self._object_reads: dict[tuple[str, str, str], asyncio.Future[Obj | None]] = {}
+        self._recent_objects: dict[tuple[str, str, str], tuple[float, Obj | None]] = {}
         # token requests at once: a burst of new pods leaves the client's other slots to the status writes of
         # pods already started (which make them Running), instead of queueing those behind a hundred tokens
         self._token_requests = asyncio.Semaphore(TOKEN_REQUESTS_IN_FLIGHT)
@@ -114,7 +116,8 @@ class Kubelet:
             port=server_port, kube_reserved=kube_reserved, system_reserved=system_reserved, labels=node_labels,
             taints=register_with_taints, readiness=self._runtime_readiness, pressure=self._pressure,
             network=self.network.ready if self.network.name != netplugin.HOST else None)
-        self.volumes = VolumeManager(self.root_dir, get=self.get_object, request_token=self.request_token,
+        self.volumes = VolumeManager(self.root_dir, get=self.get_object, cached_get=self.get_recent_object,
+                                     request_token=self.request_token,
                                      allocatable=self._allocatable)
         self.probes = ProbeManager(runtime, get_pod=self.pod_manager.get, on_change=self._wake, event=self.event)
         log_dir = self.options.log_dir or os.path.join(self.root_dir, "logs", "pods")
@@ -177,6 +180,20 @@ class Kubelet:
             pending = self._object_reads[key] = asyncio.ensure_future(self._read_object(kind, namespace, name))
             pending.add_done_callback(lambda _: self._object_reads.pop(key, None))
         return await asyncio.shield(pending)
+
+    async def get_recent_object(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """As get_object, or the answer of a read at most OBJECT_CACHE_TTL old (upstream's "Cache" change detection
+        strategy): the periodic refresh of running pods' volumes."""
+        key = (kind, namespace, name)
+        now = time.monotonic()
+        hit = self._recent_objects.get(key)
+        if hit is not None and now - hit[0] < OBJECT_CACHE_TTL:
+            return hit[1]
+        obj = await self.get_object(kind, namespace, name)
+        if len(self._recent_objects) > 4096:
+            self._recent_objects = {k: v for k, v in self._recent_objects.items() if now - v[0] < OBJECT_CACHE_TTL}
+        self._recent_objects[key] = (now, obj)
+        return obj
 
     async def _read_object(self, kind: str, namespace: str, name: str) -> Obj | None:
         try:

@@ -266,7 +266,7 @@ class PodSyncer:
         if state.volumes is not None and self.clock() - state.volumes_at < refresh:
             return True
         try:
-            state.volumes = await self.volumes.setup(pod)
+            state.volumes = await self.volumes.setup(pod, refresh=state.volumes is not None)
             state.volumes_at = self.clock()
         except VolumeError as e:
             self.event(pod, "Warning", "FailedMount", str(e))

@@ -98,10 +98,12 @@ def _decode_map(obj: Obj, kind: str) -> dict[str, bytes]:
 class VolumeManager:
     """Sets up and tears down the volumes of the pods of one node."""
 
-    def __init__(self, root_dir: str, *, get: ObjectGetter, request_token: TokenRequester | None = None,
+    def __init__(self, root_dir: str, *, get: ObjectGetter, cached_get: ObjectGetter | None = None,
+                 request_token: TokenRequester | None = None,
                  namespaces: bool = True, allocatable: Callable[[], dict[str, str]] = dict) -> None:
         self.root_dir = root_dir
-        self.get = get
+        self.get = get  # a fresh read: a pod's first setup sees the objects as they are now
+        self.cached_get = cached_get or get  # a read at most a little old: the refreshes of running pods
         self.request_token = request_token
         self.can_mount = namespaces and os.geteuid() == 0
         self.allocatable = allocatable
@@ -118,9 +120,13 @@ class VolumeManager:
             return vol["hostPath"].get("path", "")
         return os.path.join(self.pod_dir(uid), "volumes", PLUGIN_DIRS.get(kind, kind), vol["name"])
 
-    async def setup(self, pod: Obj) -> dict[str, str]:
-        """Make every volume of `pod` present and current; returns name -> host path. Raises VolumeError."""
+    async def setup(self, pod: Obj, *, refresh: bool = False) -> dict[str, str]:
+        """Make every volume of `pod` present and current; returns name -> host path. Raises VolumeError.
+
+        refresh: the pod's volumes exist already; configmaps and secrets may come from the shared recent reads
+        (a hundred pods projecting kube-root-ca.crt read it once, not a hundred times, each refresh)."""
         uid = pod["metadata"]["uid"]
+        get = self.cached_get if refresh else self.get
         paths = {}
         for vol in (pod.get("spec") or {}).get("volumes") or []:
             kind = volume_kind(vol)
@@ -131,7 +137,7 @@ class VolumeManager:
                 elif kind == "hostPath":
                     check_host_path(path, vol["hostPath"].get("type", ""))
                 elif kind in READ_ONLY_PLUGINS:
-                    payload = await self._payload(pod, kind, vol[kind] or {})
+                    payload = await self._payload(pod, kind, vol[kind] or {}, get)
                     if payload is None:
                         os.makedirs(path, exist_ok=True)
                     elif self._projected.get(path) != payload:  # compared in memory; files written off the loop
@@ -159,7 +165,7 @@ class VolumeManager:
             if res.returncode != 0:
                 log.warning("tmpfs for %s: %s; using a plain directory", path, res.stderr.decode().strip())
 
-    async def _payload(self, pod: Obj, kind: str, spec: Obj) -> dict[str, FileProjection] | None:
+    async def _payload(self, pod: Obj, kind: str, spec: Obj, get: ObjectGetter) -> dict[str, FileProjection] | None:
         default_mode = spec.get("defaultMode", 0o644)
         if kind == "projected":
             out: dict[str, FileProjection] = {}
@@ -168,14 +174,15 @@ class VolumeManager:
                 if skind == "serviceAccountToken":
                     files = await self._token(pod, source[skind], default_mode)
                 else:
-                    files = await self._payload(pod, skind, {**(source[skind] or {}), "defaultMode": default_mode})
+                    files = await self._payload(pod, skind, {**(source[skind] or {}), "defaultMode": default_mode},
+                                                get)
                 out.update(files or {})
             return out
         if kind == "downwardAPI":
             return self._downward(pod, spec.get("items") or [], default_mode)
         api_kind, name = ("configmaps", spec.get("name", "")) if kind == "configMap" else \
             ("secrets", spec.get("secretName") or spec.get("name", ""))
-        obj = await self.get(api_kind, pod["metadata"].get("namespace", "default"), name)
+        obj = await get(api_kind, pod["metadata"].get("namespace", "default"), name)
         label = "configmap" if api_kind == "configmaps" else "secret"
         if obj is None:
             if spec.get("optional"):
