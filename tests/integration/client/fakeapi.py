@@ -59,6 +59,10 @@ class FakeApiserver:
         self.fail_next: list[int] = []  # status codes to answer the next list/watch requests with
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.leases: dict[str, Obj] = {}
+        self.delay = 0.0  # seconds every request is held before it is answered
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.peers: set[tuple[str, int]] = set()  # client connections seen (address, port)
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -118,9 +122,18 @@ class FakeApiserver:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path, dict(request.query)))
+        if request.transport is not None:
+            self.peers.add(request.transport.get_extra_info("peername")[:2])
         if not self._authenticated(request):
             return status(401, "Unauthorized", "Unauthorized")
-        return await handler(request)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     async def collection(self, request: web.Request) -> web.StreamResponse:
         ns = request.match_info.get("ns")

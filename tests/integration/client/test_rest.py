@@ -141,3 +141,24 @@ async def test_stale_watch_http_410_raises(client, api):
     with pytest.raises(ApiError) as e:
         await _collect(client, {"resourceVersion": "101"}, 1)
     assert e.value.gone and e.value.reason == "Expired"
+
+
+async def test_a_burst_of_requests_reuses_a_few_connections(client, api):
+    """60 calls at once: at most MAX_IN_FLIGHT reach the server together, over as many kept-alive connections
+    (not 60 TLS handshakes); a watch does not take one of those slots."""
+    from kybernetes.client.rest import MAX_IN_FLIGHT
+
+    api.put("c1", {"k": "v"})
+    watch = client.watch(CMS, {"resourceVersion": str(api.rv)})
+    watching = asyncio.ensure_future(anext(watch))
+    await asyncio.sleep(0.2)
+    api.delay = 0.02
+    api.peers.clear()
+    answers = await asyncio.gather(*(client.get(f"{CMS}/c1") for _ in range(60)))
+    assert [a["data"] for a in answers] == [{"k": "v"}] * 60
+    assert api.max_in_flight == MAX_IN_FLIGHT + 1  # the burst's slots, and the watch beside them
+    assert len(api.peers) == MAX_IN_FLIGHT
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+        await watching
+    await watch.aclose()
