@@ -62,8 +62,8 @@ def mount_service_account_token(pod: Obj) -> None:
     add the volume (kube-api-access-<5 random>) when one of them needs it and the pod has none yet."""
     spec = pod.setdefault("spec", {})
     volumes = spec.get("volumes") or []
-    existing = next((v["name"] for v in volumes if str(v.get("name", "")).startswith(SERVICE_ACCOUNT_VOLUME_NAME + "-")),
-                    None)
+    prefix = SERVICE_ACCOUNT_VOLUME_NAME + "-"
+    existing = next((v["name"] for v in volumes if str(v.get("name", "")).startswith(prefix)), None)
     names = {v.get("name") for v in volumes}
     name = existing
     while name is None or (existing is None and name in names):

@@ -587,8 +587,11 @@ class ProcessRuntime:
         return data
 
     def _state(self, cid: str) -> tuple[ContainerState, dict | None, dict | None]:
-        exited = self._read_once(self._exited, cid, "exited.json")
         started = self._read_once(self._started, cid, "started.json")
+        if (started is not None and cid not in self._exited
+                and linux.is_alive(started["pid"], started["pid_start_time"])):
+            return ContainerState.CONTAINER_RUNNING, started, None  # its process runs: there is no exit record yet
+        exited = self._read_once(self._exited, cid, "exited.json")
         if exited is not None:
             return ContainerState.CONTAINER_EXITED, started, exited
         if started is None:
@@ -706,7 +709,8 @@ class ProcessRuntime:
         state, started, _ = self._state(cid)
         if state != ContainerState.CONTAINER_RUNNING or started is None:
             raise RuntimeServiceError(f"container {cid} is not running")
-        spec = (self._record(cid) or {}).get("spec") or read_json(os.path.join(self._cdir(cid), "spec.json")) or {}
+        spec = (self._record(cid) or {}).get("spec") or read_json(os.path.join(self._cdir(cid), "spec.json"))
+        spec = spec or {}
         return cid, started, spec
 
     def _exec_command(self, started: dict, spec: dict, cmd: list[str]) -> tuple[list[str], dict[str, Any]]:
