@@ -13,10 +13,9 @@ _MAX_DEPTH = 64
 class _Node:
     """A schema with its references resolved once: what the walk needs at each level of an object."""
 
-    __slots__ = ("schema", "preserve", "props", "extra", "any_key", "items")
+    __slots__ = ("preserve", "props", "extra", "any_key", "items")
 
     def __init__(self, schema: schemas.Schema) -> None:
-        self.schema = schema  # kept alive: the cache is keyed by its id
         self.preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
         props = schema.get("properties")
         self.props: dict[str, Any] | None = props if isinstance(props, dict) else None
@@ -27,26 +26,19 @@ class _Node:
         self.items: dict[str, Any] | None = items if isinstance(items, dict) else None
 
 
-_nodes: dict[int, _Node | None] = {}
+# id(schema) -> (schema, its node); holding the schema keeps its id from being reused
+_nodes: dict[int, tuple[schemas.Schema, _Node | None]] = {}
 
 
 def _node(schema: schemas.Schema | None) -> _Node | None:
     """The resolved node of a (possibly $ref) schema, built once per schema object."""
     if schema is None:
         return None
-    key = id(schema)
-    node = _nodes.get(key, _nodes)
-    if node is _nodes:
+    hit = _nodes.get(id(schema))
+    if hit is None:
         resolved = schemas.resolve(schema)
-        node = None if resolved is None else _Node(resolved)
-        _nodes[key] = node
-        if resolved is not schema and resolved is not None:
-            _nodes.setdefault(id(resolved), node)
-        _keep.append(schema)  # ids stay valid: the schema objects are never freed
-    return node  # type: ignore[return-value]
-
-
-_keep: list[Any] = []
+        hit = _nodes[id(schema)] = (schema, None if resolved is None else _Node(resolved))
+    return hit[1]
 
 
 def find_unknown_fields(obj: Any, type_schema: schemas.Schema | None, *, prune: bool = False) -> list[str]:
