@@ -60,6 +60,8 @@ async def run(a: argparse.Namespace) -> dict[str, list[float]]:
 
         await rest.create(nss, "", {"metadata": {"name": NAMESPACE}}, ctx())
         await rest.create(nodes, "", {"metadata": {"name": NODE}}, ctx())
+        sas = reg.get("", "v1", "serviceaccounts")  # what the controller-manager would create: admission needs it
+        await rest.create(sas, NAMESPACE, {"metadata": {"name": "default"}}, ctx())
 
         def bind(name: str) -> Callable[[], Awaitable[Any]]:
             body = orjson.loads(binding_body(name))

@@ -238,6 +238,10 @@ async def setup(srv: Server) -> None:
         async with session.post(f"{base}/api/v1/nodes", data=orjson.dumps(node),
                                 headers={"Content-Type": "application/json"}) as r:
             assert r.status in (201, 409), await r.text()
+        sa = {"metadata": {"name": "default"}}  # what the controller-manager makes: ServiceAccount admission needs it
+        async with session.post(f"{base}/api/v1/namespaces/{NAMESPACE}/serviceaccounts", data=orjson.dumps(sa),
+                                headers={"Content-Type": "application/json"}) as r:
+            assert r.status in (201, 409), await r.text()
 
 
 async def run_phase(srv: Server, kind: str, indexes: list[int], concurrency: int, procs: int,

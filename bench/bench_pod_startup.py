@@ -24,8 +24,10 @@ child processes, loopback, free ports, a temporary data dir) and this driver. Ea
 `--idle` seconds, then deletes them. The servers are stopped by PID at the end, after every pod is gone.
 
 CPU per container, from /proc while the pods start: the kubelet's own; "supervision" = the container shims
-(their own CPU since they forked) + the shim spawner's + what the kubelet's reaped children used (a shim started
-by exec spends its interpreter start-up there); the apiserver's (the server process); the total of all of them.
+(their own CPU since they forked, from /proc/PID/schedstat: utime+stime count whole 10 ms ticks, which a shim's
+few milliseconds mostly round down to 0) + the shim spawner's + what the kubelet's reaped children used (a shim
+started by exec spends its interpreter start-up there); the apiserver's (the server process); the total of all
+of them.
 Memory per container: the shims' RSS, PSS (shared pages divided among their sharers) and USS (private pages).
 """
 
@@ -245,6 +247,16 @@ async def wait_node_ready(client: RESTClient) -> None:
     raise TimeoutError("node not Ready")
 
 
+def run_seconds(pid: int) -> float:
+    """The time `pid` has run on a CPU, from /proc/PID/schedstat (nanoseconds): a shim uses a few ms, which
+    utime+stime (whole clock ticks of 10 ms) mostly round to 0."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def sys_seconds(pid: int) -> float:
     """stime of `pid` (the kernel's share: file-system and process work)."""
     try:
@@ -259,7 +271,7 @@ def cpu_snapshot(pids: dict[str, int], data_dir: str) -> dict[str, float]:
     snap["kubelet_sys"] = sys_seconds(pids["kubelet"])
     snap["apiserver_sys"] = sys_seconds(pids["apiserver"])
     snap["kubelet_children"] = cpu_seconds(pids["kubelet"], children=True)
-    snap["spawner"] = sum(cpu_seconds(p) for p in runtime_processes(data_dir)["spawner"])
+    snap["spawner"] = sum(run_seconds(p) for p in runtime_processes(data_dir)["spawner"])
     return snap
 
 
@@ -339,7 +351,7 @@ async def one_run(client: RESTClient, run: int, n: int, pids: dict[str, int], id
     stop_profilers(profilers)
     procs = runtime_processes(data_dir)
     new_shims = [p for p in procs["shim"] if p not in shims_before]
-    shims_cpu = sum(cpu_seconds(p) for p in new_shims)  # all of it since they forked: they are new
+    shims_cpu = sum(run_seconds(p) for p in new_shims)  # all of it since they forked: they are new
     latencies = [running[p] - created[p] for p in created]
     binding = [bound[p] - created[p] for p in created]
     all_running_s = max(running.values()) - t0

@@ -40,6 +40,23 @@ class CgroupSet:
         for d in set(self.dirs.values()):
             _write(os.path.join(d, "cgroup.procs"), str(pid))
 
+    def current_dirs(self) -> dict[str, str]:
+        """The cgroup directories of the calling process in this set's hierarchies (where to return after a
+        join): {key of self.dirs: directory}."""
+        mounts, own = _cgroup_mounts(), _own_cgroups()
+        out = {}
+        for key in self.dirs:
+            ctl = "" if key == "unified" else key
+            if ctl in mounts:
+                mnt, root = mounts[ctl]
+                out[key] = os.path.join(mnt, _rel(own.get(ctl, "/"), root))
+        return out
+
+    def leave(self, dirs: dict[str, str]) -> None:
+        """Move the calling process back into `dirs` (from current_dirs)."""
+        for d in set(dirs.values()):
+            _write(os.path.join(d, "cgroup.procs"), str(os.getpid()))
+
     def oom_kills(self) -> int:
         """OOM kills inside the cgroup (v1: memory.oom_control `oom_kill`, v2: memory.events)."""
         d = self._dir("memory")

@@ -15,7 +15,7 @@ import os
 import socket
 import subprocess
 
-from kybernetes.kubelet.runtime.process.spawner import SHIM_TITLE
+from kybernetes.kubelet.runtime.process.spawner import FORKED, SHIM_TITLE
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,9 @@ class ShimLauncher:
                 answer = await asyncio.wait_for(_read_all(read_fd), START_TIMEOUT)
             finally:
                 os.close(read_fd)
-            if answer or os.path.exists(os.path.join(cdir, "shim.log")) or not _peer_closed(sent_to):
+            forked = FORKED in answer
+            answer = answer.replace(FORKED, b"")
+            if answer or forked or not _peer_closed(sent_to):
                 self._failures = 0
                 return answer
             # the spawner died before this request reached a shim: nothing ran, so send it again

@@ -478,9 +478,11 @@ class ProcessRuntime:
             return
         exited = read_json(os.path.join(cdir, "exited.json"))
         if exited is None:
-            with open(os.path.join(cdir, "shim.log"), "a+") as f:
-                f.seek(0)
-                detail = f.read().strip().splitlines()[-1:] or ["no detail"]
+            try:
+                with open(os.path.join(cdir, "shim.log")) as f:
+                    detail = f.read().strip().splitlines()[-1:] or ["no detail"]
+            except FileNotFoundError:
+                detail = ["no detail"]
             exited = {"exit_code": 128, "signal": 0, "finished_at": time.time_ns(),
                       "reason": REASON_CONTAINER_CANNOT_RUN, "message": f"shim failed: {detail[0]}", "started": False}
             write_json(os.path.join(cdir, "exited.json"), exited)

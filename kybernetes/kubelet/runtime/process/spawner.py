@@ -10,7 +10,9 @@ CPU; the children share the spawner's pages until they write to them.
 
 The shims are not waited for (SIGCHLD is ignored, so the kernel reaps them); they outlive the spawner, which
 exits when the kubelet's end of the socket closes (the kubelet stopped or died: a new kubelet starts a new
-spawner). A request that cannot be served (fork failed) closes the pipe: the runtime sees no answer. PADDING
+spawner). Once a shim is forked, the spawner writes FORKED ("+") on the ready pipe, so the runtime knows the request reached
+a shim even when the shim dies before it answers. A request that cannot be served (fork failed) closes the
+pipe: the runtime sees no answer. PADDING
 only makes room in the argv area for the longer command line the shims give themselves. Standard library only.
 """
 
@@ -27,6 +29,7 @@ from kybernetes.kubelet.runtime.process import linux, shim
 
 MAX_REQUEST = 4096
 SHIM_TITLE = "kybernetes.kubelet.runtime.process.shim"
+FORKED = b"+"  # written on the ready pipe once the shim is forked: the request reached a shim
 
 
 def shim_title(root_dir: str, cdir: str) -> list[str]:
@@ -75,6 +78,11 @@ def serve(root_dir: str, sock: socket.socket) -> int:
             pid = -1
         if pid == 0:
             _child(sock, root_dir, cdir, ready_fd)
+        if pid > 0:
+            try:
+                os.write(ready_fd, FORKED)
+            except OSError:  # the runtime gave up on this request (its end is closed)
+                pass
         os.close(ready_fd)
 
 

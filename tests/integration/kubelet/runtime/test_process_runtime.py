@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from kybernetes.kubelet.runtime.interface import (
 )
 from kybernetes.kubelet.runtime.process import ProcessRuntime
 from kybernetes.kubelet.runtime.process.linux import is_alive
+from kybernetes.kubelet.runtime.process.state import read_json
 
 from .conftest import cleanup, container_config, recorded_pids, sandbox_config
 
@@ -326,6 +328,44 @@ async def test_mount_namespace_bind_mounts_and_hostname(runtime, tmp_path):
     assert os.listdir(target) == []  # the host sees the empty mount point, not the volume
     res = await runtime.exec_sync(cid, ["sh", "-c", f"cat {target}/data; hostname"], timeout=10)
     assert res.stdout == b"volume contentpod-host\n"
+
+
+def _signal_mask(pid, field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def _cgroup_of(pid, controller="memory"):
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, ctls, path = line.rstrip("\n").split(":", 2)
+        if controller in ctls.split(",") or (not ctls and controller == ""):
+            return path
+    return None
+
+
+@root_only
+async def test_shim_starts_the_process_inside_the_container_and_stays_outside(runtime, tmp_path):
+    """The vfork start: the shim enters the container's namespaces and cgroup only for the spawn."""
+    if not runtime.namespaces:
+        pytest.skip("this machine refuses mount/UTS namespaces")
+    cfg = container_config("c", "sleep", "30", linux=LinuxContainerConfig(LinuxContainerResources()))
+    _, cid = await run(runtime, tmp_path, cfg, sandbox_config(tmp_path, hostname="pod-host"))
+    started = read_json(os.path.join(runtime.root_dir, "containers", cid, "started.json"))
+    pid, shim_pid = started["pid"], started["shim_pid"]
+    for ns in ("mnt", "uts"):
+        assert os.readlink(f"/proc/{shim_pid}/ns/{ns}") == os.readlink(f"/proc/self/ns/{ns}")
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
+    if runtime.cgroups.available:
+        controller = "" if runtime.cgroups.version == 2 else "memory"
+        assert "/kybernetes/" in _cgroup_of(pid, controller)  # the container's own cgroup
+        assert _cgroup_of(shim_pid, controller) == _cgroup_of(os.getpid(), controller)  # the shim's: ours
+    term = 1 << (signal.SIGTERM - 1) | 1 << (signal.SIGINT - 1) | 1 << (signal.SIGHUP - 1)
+    assert _signal_mask(pid, "SigIgn") & term == 0  # exec reset the shim's handled signals to their defaults
+    assert _signal_mask(pid, "SigBlk") == 0
+    assert os.getsid(pid) == pid  # its own session
+    assert not os.path.exists(os.path.join(runtime.root_dir, "containers", cid, "shim.log"))  # nothing to say
 
 
 async def test_rootless_fallback_exposes_mounts_under_kybernetes_root(tmp_path):

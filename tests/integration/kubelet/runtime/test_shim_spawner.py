@@ -154,3 +154,22 @@ async def test_a_command_that_cannot_run_is_reported_either_way(tmp_path, spawne
     finally:
         await cleanup(rt)
         rt.close()
+
+
+async def test_a_shim_that_dies_before_answering_is_not_started_again(tmp_path):
+    """The spawner marks a forked request on the ready pipe: the launcher does not resend it (a second shim
+    would start the container twice), and the shim's error lands in its shim.log."""
+    rt = ProcessRuntime(str(tmp_path / "root"))
+    try:
+        await run(rt, tmp_path, container_config("warm", "sleep", "30"))  # the spawner is up
+        [spawner] = spawner_pids(rt.root_dir)
+        cdir = tmp_path / "root" / "containers" / "broken"
+        cdir.mkdir(parents=True)  # no container.json: the shim dies reading its spec
+        answer = await rt.launcher.launch(str(cdir))
+        assert answer == b""
+        assert "No such file or directory" in (cdir / "shim.log").read_text()
+        assert spawner_pids(rt.root_dir) == [spawner]  # served by the same spawner, not a replacement
+        assert rt.launcher._failures == 0
+    finally:
+        await cleanup(rt)
+        rt.close()
