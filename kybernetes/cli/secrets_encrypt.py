@@ -2,7 +2,8 @@
 
 Rotation (one command, k3s's prepare + rotate + reencrypt in a row):
 1. a new aescbc key is put first in the data dir's EncryptionConfiguration, the old keys kept after it;
-   the apiserver reloads the file on its next storage access, so new writes use the new key;
+   the apiserver reloads the file within RELOAD_CHECK_INTERVAL (1 s; the command waits 1.5 s), so the writes
+   after that use the new key;
 2. every Secret is read and written back through the apiserver with the admin kubeconfig (an annotation
    records the key, so the write is not skipped as a no-op), which stores it under the new key;
 3. with --drop-old-keys, and only if every Secret was rewritten, the old keys leave the configuration.
@@ -117,8 +118,7 @@ def rotate(data_dir: str, kubeconfig: str, *, drop_old: bool, settle: float = 0.
     encryption.parse_config(prepend_key(doc, key_name, encryption.new_key_secret()))  # validate before writing
     encryption.write_config(path, doc)
     print(f"added key {key_name} first in {path}")
-    if settle:
-        time.sleep(settle)
+    time.sleep(max(settle, encryption.RELOAD_CHECK_INTERVAL + 0.5))  # the apiserver has loaded the new key
     done, failed = asyncio.run(rewrite_secrets(kubeconfig, key_name))
     print(f"rewrote {done} secrets under {key_name}")
     for f in failed:

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import os
-import secrets
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -432,7 +432,7 @@ class PodSyncer:
         command, args = expand_command(c, env)
         mounts = self.volumes.mounts(pod, c, state.volumes or {})
         term_path = c.get("terminationMessagePath") or "/dev/termination-log"
-        host_term = os.path.join(self.volumes.pod_dir(md["uid"]), "containers", c["name"], secrets.token_hex(4))
+        host_term = os.path.join(self.volumes.pod_dir(md["uid"]), "containers", c["name"], f"{random.getrandbits(32):08x}")
         await asyncio.to_thread(_create_termination_file, host_term)
         if not any(m.container_path == term_path for m in mounts):
             mounts.append(Mount(container_path=term_path, host_path=host_term))

@@ -119,9 +119,13 @@ async def test_encrypted_store_round_trips_and_watch(tmp_path) -> None:
     events = await anext(watch)
     assert events[0].kv.value == b'{"v":1}'
     await watch.aclose()
-    # a rewritten config is picked up on the next write
+    # a rewritten config is looked at no more than once per RELOAD_CHECK_INTERVAL, then picked up
     enc.write_config(str(path), config(keyed("aesgcm", ("g", K32B)), keyed("aescbc", ("k", K32))))
-    await store.update(KEY, b'{"v":2}', mod_revision=kv.mod_revision)
+    kv = (await store.update(KEY, b'{"v":2}', mod_revision=kv.mod_revision)).kv
+    _, raw = await inner.get(KEY)
+    assert raw.value.startswith(b"k8s:enc:aescbc:v1:k:")  # within the interval: the old key still
+    store._source._checked -= enc.RELOAD_CHECK_INTERVAL  # the interval has passed
+    await store.update(KEY, b'{"v":3}', mod_revision=kv.mod_revision)
     _, raw = await inner.get(KEY)
     assert raw.value.startswith(b"k8s:enc:aesgcm:v1:g:")
     await inner.close()

@@ -4,7 +4,7 @@
 serves requests on SOCKET_FD, its end of a SOCK_SEQPACKET socket pair whose other end the kubelet's runtime
 holds. A request is one message: the container directory, with the write end of the container's ready pipe
 attached (SCM_RIGHTS). For each, the spawner forks; the child closes the socket, becomes the shim
-(`shim.serve`: its own session, its own title in ps) and answers "ok" or "error" on the pipe, which the runtime
+(`shim.serve`: its own process group, its own title in ps) and answers "ok" or "error" on the pipe, which the runtime
 reads. A fork takes about a millisecond, where starting an interpreter and importing the shim takes ~50 ms of
 CPU; the children share the spawner's pages until they write to them.
 

@@ -56,7 +56,8 @@ async def test_shims_are_forked_by_one_spawner_and_named_after_their_container(t
             shim = started["shim_pid"]
             assert cmdline(shim) == ["kybernetes.kubelet.runtime.process.shim", rt.root_dir, cid[:12]]
             assert open(f"/proc/{shim}/comm").read().strip() == "kybernetes-shim"
-            assert os.getsid(shim) == shim  # its own session
+            assert os.getpgid(shim) == shim  # its own process group
+            assert os.getsid(shim) == os.getsid(spawner)  # in the spawner's session: no setsid per shim
             assert status.state == ContainerState.CONTAINER_RUNNING
         assert spawner_pids(rt.root_dir) == [spawner]  # one spawner served them all
     finally:
