@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 from kybernetes.api.validation.quantity import parse_quantity
 from kybernetes.kubelet import atomic_writer
 from kybernetes.kubelet.atomic_writer import FileProjection
@@ -43,15 +45,23 @@ def token_refresh_at(token: str, expiration_seconds: int, now: float) -> float:
     """When the kubelet asks for a new projected token, as upstream's token manager: after 80% of its lifetime
     or 24 hours, whichever is first (lifetime from the token's own iat/exp when it is a JWT)."""
     issued, ttl = now, float(expiration_seconds)
-    try:
-        import jwt
-
-        claims = jwt.decode(token, options={"verify_signature": False})
-        if isinstance(claims.get("iat"), (int, float)) and isinstance(claims.get("exp"), (int, float)):
-            issued, ttl = float(claims["iat"]), float(claims["exp"] - claims["iat"])
-    except Exception:  # noqa: BLE001 - not a JWT: fall back on the requested lifetime
-        pass
+    claims = _jwt_claims(token)
+    if isinstance(claims.get("iat"), (int, float)) and isinstance(claims.get("exp"), (int, float)):
+        issued, ttl = float(claims["iat"]), float(claims["exp"] - claims["iat"])
     return issued + min(0.8 * ttl, MAX_TOKEN_REFRESH_SECONDS)
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (the kubelet only reads its times); {} when it is not one. By hand: PyJWT's
+    decode, even without verification, cost ~0.4 ms per pod on the kubelet's loop."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 class VolumeError(Exception):

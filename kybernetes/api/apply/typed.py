@@ -225,6 +225,9 @@ def index_items(t: Type, items: list | None, path: Path, *, allow_duplicates: bo
 _SCALARS = (str, int, float, type(None))
 
 
+_CONTAINERS = (dict, list)
+
+
 def equal(a: Any, b: Any) -> bool:
     """Value equality as upstream's: booleans are not numbers, ints and floats compare numerically."""
     ta, tb = type(a), type(b)
@@ -336,6 +339,8 @@ def _one_side(v: Any, t: Type, path: Path, out: set[Path]) -> None:
 
 def _compare(lhs: Any, rhs: Any, t: Type, path: Path, c: Comparison) -> None:
     """Both sides present."""
+    if lhs is rhs or (type(lhs) is type(rhs) and type(lhs) in _CONTAINERS and equal(lhs, rhs)):
+        return  # an unchanged subtree (a status write's whole spec): nothing below it was added or changed
     s = shape(t, lhs)
     if s != shape(t, rhs):
         s = LEAF

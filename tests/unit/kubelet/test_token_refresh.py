@@ -17,7 +17,9 @@ def token(iat: int, exp: int) -> str:
     (token(1000, 1000 + 600), 600, 1000.0, 1000 + 480),
     (token(1000, 1000 + 7 * 86400), 7 * 86400, 1000.0, 1000 + 86400),
     ("opaque", 3600, 50.0, 50 + 2880),
-], ids=["one-hour", "ten-minutes", "a-week-capped-at-24h", "not-a-jwt"])
+    ("a.!!!.c", 3600, 50.0, 50 + 2880),
+    ("a.WzFd.c", 3600, 50.0, 50 + 2880),  # a payload that is JSON but not an object
+], ids=["one-hour", "ten-minutes", "a-week-capped-at-24h", "not-a-jwt", "bad-base64", "not-claims"])
 def test_refresh_at(tok: str, expiry: int, now: float, expected: float) -> None:
     assert token_refresh_at(tok, expiry, now) == expected
 
