@@ -154,6 +154,8 @@ class ProcessRuntime:
         self._resources: dict[str, LinuxContainerResources] = {}  # decoded record["resources"] by container id
         self._started: dict[str, dict] = {}  # started.json, once the shim wrote it (never changes after)
         self._never_started: set[str] = set()  # created by this runtime and not started yet
+        self._watched: dict[str, tuple[asyncio.AbstractEventLoop, int]] = {}  # running: (loop, pidfd of the process)
+        self._gone: set[str] = set()  # containers whose process this runtime saw end
         self._exited: dict[str, dict] = {}  # exited.json, once written (never changes after)
         self._sandbox_records: dict[str, dict] = {}  # sandbox.json contents by sandbox id
         self._sandboxes_loaded = False
@@ -168,8 +170,10 @@ class ProcessRuntime:
         return await asyncio.get_running_loop().run_in_executor(self._io, functools.partial(fn, *args, **kwargs))
 
     def close(self) -> None:
-        """Let go of the shim spawner (it exits); containers and their shims keep running."""
+        """Let go of the shim spawner (it exits) and the pidfds; containers and their shims keep running."""
         self.launcher.close()
+        for cid in list(self._watched):
+            self._unwatch(cid)
 
     # ------------------------------------------------------------------------------------------ runtime
     async def version(self) -> VersionResponse:
@@ -585,6 +589,8 @@ class ProcessRuntime:
         for cache in (self._configs, self._resources, self._started, self._exited):
             cache.pop(cid, None)
         self._never_started.discard(cid)
+        self._unwatch(cid)
+        self._gone.discard(cid)
 
     def _read_once(self, cache: dict[str, dict], cid: str, name: str) -> dict | None:
         """A file the shim writes once and never changes (started.json, exited.json): cached once there."""
@@ -595,10 +601,55 @@ class ProcessRuntime:
                 cache[cid] = data
         return data
 
+    def _process_runs(self, cid: str, started: dict) -> bool:
+        """Does the container's process run? Checked in /proc once; then a pidfd of the process, watched by the
+        event loop, says when it exits (the PLEG, housekeeping and every sync ask ~170 times a second with 100
+        pods: each would open, read and parse /proc/PID/stat)."""
+        if cid in self._gone:
+            return False
+        watched = self._watched.get(cid)
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # not on an event loop: no watch
+            loop = None
+        if watched is not None:
+            if watched[0] is loop:
+                return True
+            self._unwatch(cid)  # a watch from another (closed) loop says nothing: look again
+        pid, start = started["pid"], started["pid_start_time"]
+        if not linux.is_alive(pid, start):
+            self._gone.add(cid)
+            return False
+        if loop is None:
+            return True
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone meanwhile, or no pidfds here: /proc again next time
+            return linux.is_alive(pid, start)
+        if linux.proc_start_time(pid) != start:  # the PID was reused between the two looks
+            os.close(fd)
+            self._gone.add(cid)
+            return False
+        loop.add_reader(fd, self._process_exited, cid)
+        self._watched[cid] = (loop, fd)
+        return True
+
+    def _process_exited(self, cid: str) -> None:
+        self._unwatch(cid)
+        self._gone.add(cid)
+
+    def _unwatch(self, cid: str) -> None:
+        watched = self._watched.pop(cid, None)
+        if watched is None:
+            return
+        loop, fd = watched
+        if not loop.is_closed():
+            loop.remove_reader(fd)
+        os.close(fd)
+
     def _state(self, cid: str) -> tuple[ContainerState, dict | None, dict | None]:
         started = self._read_once(self._started, cid, "started.json")
-        if (started is not None and cid not in self._exited
-                and linux.is_alive(started["pid"], started["pid_start_time"])):
+        if started is not None and cid not in self._exited and self._process_runs(cid, started):
             return ContainerState.CONTAINER_RUNNING, started, None  # its process runs: there is no exit record yet
         exited = self._read_once(self._exited, cid, "exited.json")
         if exited is not None:

@@ -433,3 +433,25 @@ async def test_no_process_survives_cleanup(tmp_path):
     for sb in await rt.list_pod_sandbox():
         await rt.remove_pod_sandbox(sb.id)
     assert pids and not any(is_alive(pid, start) for pid, start in pids)
+
+
+async def test_running_state_comes_from_a_watched_pidfd_not_proc(runtime, tmp_path, monkeypatch):
+    """After one look in /proc, a running container's state costs no system call; its exit is seen through
+    the pidfd the event loop watches."""
+    from kybernetes.kubelet.runtime.process import linux
+
+    _, cid = await run(runtime, tmp_path, container_config("c", "sleep", "30"))
+    assert (await runtime.container_status(cid)).state == ContainerState.CONTAINER_RUNNING
+    looks = []
+    real = linux.is_alive
+    monkeypatch.setattr(linux, "is_alive", lambda pid, start: looks.append(pid) or real(pid, start))
+    for _ in range(20):
+        assert (await runtime.container_status(cid)).state == ContainerState.CONTAINER_RUNNING
+    assert [c.state for c in await runtime.list_containers()] == [ContainerState.CONTAINER_RUNNING]
+    assert looks == []
+    os.kill(runtime._started[cid]["pid"], signal.SIGKILL)
+    status = await wait_exited(runtime, cid)
+    assert (status.state, status.exit_code) == (ContainerState.CONTAINER_EXITED, 137)
+    assert cid not in runtime._watched
+    await runtime.remove_container(cid)
+    assert cid not in runtime._gone
