@@ -5,10 +5,17 @@ and the time until they are all deleted.
 
 Run: python bench/bench_pod_startup.py [--pods 100] [--runs 3] [--idle 30] [--json FILE] [--pod-network host,bridge]
                                        [--compare LABEL=SOURCE_DIR ...] [--data-base [LABEL=]DIR ...] [--profile DIR]
+                                       [--settle SECONDS]
 
 --data-base puts a variant's data dir (the kubelet's pod and runtime files) under DIR instead of the temp dir:
 `--compare shm=. --data-base shm=/dev/shm` runs this tree twice, on the disk and on tmpfs, to separate the file
 system's cost from the software's.
+
+--settle S syncs the file systems and waits S seconds before each run. Without it, a run on a file system like
+this machine's (ext4 without a journal) pays for the ~2,500 files the run before deleted: until their inode
+table blocks are written back (up to 30 s) ext4 skips every recently deleted inode when it allocates one, and
+the kubelet's and the shims' file creations cost several times more (kernel CPU in `recently_deleted`).
+`--settle 65` makes each run start as the first one on a quiet node does (ext4 skips inodes deleted in the last 60 s even once written back).
 
 --pod-network takes one network or a comma-separated list; each gets its own server, one after the other in
 the same invocation, and the medians are printed side by side (bridge needs root; the bench removes the
@@ -429,8 +436,10 @@ class Variant:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-async def bench(variants: list[Variant], n: int, runs: int, idle: float, profile: str = "") -> None:
-    """Alternate the variants' runs: run 0 of each, then run 1 of each, ..."""
+async def bench(variants: list[Variant], n: int, runs: int, idle: float, profile: str = "",
+                settle: float = 0.0) -> None:
+    """Alternate the variants' runs: run 0 of each, then run 1 of each, ...; with `settle`, sync the file
+    systems and wait that long before each run."""
     try:
         for v in variants:
             await v.connect()
@@ -438,6 +447,9 @@ async def bench(variants: list[Variant], n: int, runs: int, idle: float, profile
             for v in variants:
                 assert v.client is not None and v.proc is not None
                 pids = component_pids(v.log_path, v.proc.pid)
+                if settle:
+                    os.sync()  # the deletions of the run before are written out (see --settle)
+                    await asyncio.sleep(settle)
                 r = await one_run(v.client, run, n, pids, idle, v.data_dir,
                                   os.path.join(profile, v.label) if profile else "")
                 print(f"{v.name} run {run}: " + ", ".join(
@@ -458,6 +470,8 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the data dir (server.log) for inspection")
     ap.add_argument("--data-base", action="append", default=[], metavar="[LABEL=]DIR",
                     help="where a variant's data dir is made (default: the temp dir), e.g. now=/dev/shm")
+    ap.add_argument("--settle", type=float, default=0.0, metavar="SECONDS",
+                    help="sync and wait this long before each run (see the module docstring)")
     ap.add_argument("--profile", default="", metavar="DIR",
                     help="py-spy each component while the pods start (DIR/LABEL/runN-COMPONENT.txt, collapsed stacks)")
     ap.add_argument("--pod-network", default="host", help="host, bridge, or both in one run: host,bridge")
@@ -506,7 +520,8 @@ def run_variants(args: argparse.Namespace, variants: list[Variant]) -> None:
         for v in variants:
             v.start()
         print(f"pod network {network}: " + ", ".join(f"{v.label} from {v.source}" for v in variants), flush=True)
-        asyncio.run(bench(variants, args.pods, args.runs, args.idle, getattr(args, "profile", "")))
+        asyncio.run(bench(variants, args.pods, args.runs, args.idle, getattr(args, "profile", ""),
+                          getattr(args, "settle", 0.0)))
     finally:
         for v in variants:
             v.stop(keep=True)
