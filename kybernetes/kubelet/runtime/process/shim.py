@@ -179,9 +179,10 @@ class Shim:
 
     def fast_spawn(self) -> bool:
         """Can the process be started by vfork+exec, with no Python in the child (see spawn_here)? Not for a
-        TTY (the child must take it as its controlling terminal) or another user (setuid in the child)."""
+        TTY (the child must take it as its controlling terminal), another user (setuid in the child), or without
+        root (the shim could not lower its OOM score again, nor return to its namespaces)."""
         spec = self.spec
-        return not spec.get("tty") and spec.get("uid") is None and spec.get("gid") is None
+        return os.geteuid() == 0 and not spec.get("tty") and spec.get("uid") is None and spec.get("gid") is None
 
     @contextlib.contextmanager
     def container_context(self) -> Iterator[None]:
