@@ -240,7 +240,7 @@ async def run_agent(cfg: AgentConfig, stop: asyncio.Event) -> None:
         log.warning("reading the kubernetes endpoints: %s", e)
     log.info("node %s has its certificates; starting its components (apiservers %s)", cfg.node_name,
              ", ".join(servers.ordered()))
-    pins = RangePins(cfg.service_cidr, cfg.cluster_cidr)
+    pins = RangePins(cfg.service_cidr, cfg.cluster_cidr, record_dir=cfg.data_dir)
     if cfg.pod_network != "host" and "kubelet" not in cfg.disable:
         await pins.pin()  # as the server does: no packet for a pod or service address that does not exist leaves
     sup = Supervisor()

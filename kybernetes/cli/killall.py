@@ -1,17 +1,21 @@
 """`kybernetes killall`: stop every container the node's kubelet left running (they outlive server restarts), and
-remove their cgroups and the pod network."""
+remove their cgroups, the pod network and the address ranges the server pinned."""
 
 from __future__ import annotations
 
 import os
 import shutil
 
+from kybernetes.cli.routes import unpin_recorded
 from kybernetes.kubelet.runtime.process import ProcessRuntime
 
 
 async def stop_all_containers(runtime_dir: str) -> int:
-    """Stop every container and sandbox of a process runtime; returns how many containers were running."""
+    """Stop every container and sandbox of a process runtime (and what else a killed server or agent on that data
+    dir left: its pod network, its pinned address ranges); returns how many containers were running."""
+    kubelet_dir = os.path.dirname(os.path.abspath(runtime_dir))
     if not os.path.isdir(runtime_dir):
+        await unpin_recorded(os.path.dirname(kubelet_dir))
         return 0
     rt = ProcessRuntime(runtime_dir)
     containers = await rt.list_containers()
@@ -32,5 +36,7 @@ async def stop_all_containers(runtime_dir: str) -> int:
     if os.geteuid() == 0 and shutil.which("ip"):  # the pods' namespaces, the node bridge, its nft table and routes
         from kybernetes.kubelet.network.bridge import remove_node_network
 
-        await remove_node_network(os.path.dirname(os.path.abspath(runtime_dir)))
+        await remove_node_network(kubelet_dir)
+    await unpin_recorded(os.path.dirname(kubelet_dir))  # the ranges a killed server or agent left pinned
+    rt.close()
     return running

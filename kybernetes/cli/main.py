@@ -161,7 +161,7 @@ async def _serve_apiserver(args: argparse.Namespace, *, banner: bool) -> int:
         from kybernetes.cli.routes import RangePins
 
         # before any component runs: no packet for a service or pod address may leave this machine
-        pins = RangePins(cfg.service_cluster_ip_range, args.cluster_cidr)
+        pins = RangePins(cfg.service_cluster_ip_range, args.cluster_cidr, record_dir=cfg.data_dir)
         await pins.pin()
         supervisor = await _start_components(args, server)
         node_check = server.readiness_checks.get(LOCAL_NODE_CHECK)

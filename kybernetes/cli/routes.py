@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
 
+import orjson
+
 log = logging.getLogger(__name__)
+
+PINS_FILE = "pinned-routes.json"  # in the data dir: the routes a server pinned, for whoever cleans up after it
 
 
 async def _ip(*args: str) -> tuple[int, str]:
@@ -36,17 +41,23 @@ class RangePins:
 
     Needs root and iproute2; elsewhere nothing can be pinned and that is logged (the userspace proxy then
     hands out loopback ClusterIPs, which never leave the machine).
+
+    With `record_dir` (the data dir) the pinned routes are also listed in PINS_FILE there, so that routes a
+    killed server left are removed by `kybernetes killall` (unpin_recorded) or by the next start on that dir.
     """
 
-    def __init__(self, service_cidr: str, cluster_cidr: str) -> None:
+    def __init__(self, service_cidr: str, cluster_cidr: str, record_dir: str = "") -> None:
         self.service_cidr = service_cidr
         self.cluster_cidr = cluster_cidr
+        self.record_dir = record_dir
         self.pinned: list[tuple[str, ...]] = []
 
     async def pin(self) -> None:
         if os.geteuid() != 0 or shutil.which("ip") is None:
             log.info("not pinning %s and %s: needs root and the ip tool", self.service_cidr, self.cluster_cidr)
             return
+        if self.record_dir:
+            await unpin_recorded(self.record_dir)  # a killed run's pins, before looking at what is pinned
         routes = []
         if not self.service_cidr.startswith("127."):
             routes.append(("table", "local", "local", self.service_cidr, "dev", "lo", "proto", "static"))
@@ -62,8 +73,35 @@ class RangePins:
                 log.info("pinned %s", " ".join(route))
             else:
                 log.warning("could not pin %s: %s", " ".join(route), err)
+        if self.record_dir and self.pinned:
+            path = os.path.join(self.record_dir, PINS_FILE)
+            with open(path + ".tmp", "wb") as f:
+                f.write(orjson.dumps(self.pinned))
+            os.replace(path + ".tmp", path)
 
     async def unpin(self) -> None:
         for route in reversed(self.pinned):
             await _ip("route", "del", *route)
         self.pinned.clear()
+        if self.record_dir:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.record_dir, PINS_FILE))
+
+
+async def unpin_recorded(data_dir: str) -> int:
+    """Remove the routes a server on `data_dir` pinned and did not unpin (it was killed); how many were listed."""
+    path = os.path.join(data_dir, PINS_FILE)
+    try:
+        with open(path, "rb") as f:
+            routes = orjson.loads(f.read())
+    except FileNotFoundError:
+        return 0
+    except orjson.JSONDecodeError:
+        routes = []
+    if os.geteuid() == 0 and shutil.which("ip") is not None:
+        for route in reversed(routes):
+            code, err = await _ip("route", "del", *route)
+            if code != 0 and "No such process" not in err:
+                log.warning("could not remove the pinned route %s: %s", " ".join(route), err)
+    os.unlink(path)
+    return len(routes)
