@@ -558,7 +558,7 @@ class PodSyncer:
             await self.runtime.stop_pod_sandbox(s.id)
             await self.runtime.remove_pod_sandbox(s.id)
         await self.network.teardown(uid)
-        self.volumes.teardown(uid)
+        await self.volumes.teardown(uid)
         self.backoff.gc(lambda k: not k.startswith(uid + "/"))
 
     async def _gc_containers(self, pod: Obj, found: dict[str, list[ContainerStatus]]) -> None:

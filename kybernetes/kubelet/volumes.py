@@ -263,18 +263,23 @@ class VolumeManager:
             out.append(Mount(container_path=vm.get("mountPath", ""), host_path=host, readonly=readonly))
         return out
 
-    def teardown(self, uid: str) -> None:
-        """Unmount and remove every volume directory of the pod (hostPath contents are never touched)."""
+    async def teardown(self, uid: str) -> None:
+        """Unmount and remove every volume directory of the pod (hostPath contents are never touched); the file
+        work in a thread (a pod's directories are ~20 files: ~1 ms of the event loop each, 100 pods deleted)."""
         pod_dir = self.pod_dir(uid)
-        vol_root = os.path.join(pod_dir, "volumes")
-        if os.path.isdir(vol_root):
-            for plugin in os.listdir(vol_root):
-                for name in os.listdir(os.path.join(vol_root, plugin)):
-                    path = os.path.join(vol_root, plugin, name)
-                    if os.path.ismount(path):
-                        subprocess.run(["umount", "-l", path], capture_output=True)
-        shutil.rmtree(pod_dir, ignore_errors=True)
         for key in [k for k in self._tokens if k[0] == uid]:
             del self._tokens[key]
         for path in [p for p in self._projected if p.startswith(pod_dir + os.sep)]:
             del self._projected[path]
+        await asyncio.to_thread(_remove_pod_dir, pod_dir)
+
+
+def _remove_pod_dir(pod_dir: str) -> None:
+    vol_root = os.path.join(pod_dir, "volumes")
+    if os.path.isdir(vol_root):
+        for plugin in os.listdir(vol_root):
+            for name in os.listdir(os.path.join(vol_root, plugin)):
+                path = os.path.join(vol_root, plugin, name)
+                if os.path.ismount(path):
+                    subprocess.run(["umount", "-l", path], capture_output=True)
+    shutil.rmtree(pod_dir, ignore_errors=True)
