@@ -163,7 +163,7 @@ class WatchServer:
                 now = time.monotonic()
                 if now >= deadline:
                     break
-                wait = min(deadline, next_bookmark) - now
+                wait = (min(deadline, next_bookmark) if allow_bookmarks else deadline) - now
                 try:
                     batch = await watcher.next_batch(timeout=max(wait, 0.0))
                 except WatcherClosed:

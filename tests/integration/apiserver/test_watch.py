@@ -74,8 +74,10 @@ async def test_bookmarks(api: Api, ns: str, monkeypatch: pytest.MonkeyPatch) -> 
 async def test_no_bookmarks_unless_asked(api: Api, ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watch_mod, "BOOKMARK_INTERVAL", 0.1)
     start = await api.client.create(cm_path(ns), configmap("nobm"))
-    events = await api.events(cm_path(ns), {"resourceVersion": start["metadata"]["resourceVersion"]}, 1, timeout=0.6)
+    cpu = time.process_time()  # the server runs in this process
+    events = await api.events(cm_path(ns), {"resourceVersion": start["metadata"]["resourceVersion"]}, 1, timeout=1.0)
     assert events == []
+    assert time.process_time() - cpu < 0.5  # an idle watch past the bookmark interval waits; it once spun
 
 
 async def test_timeout_seconds_ends_the_stream(api: Api, ns: str) -> None:
