@@ -613,8 +613,8 @@ class ProcessRuntime:
         except RuntimeError:  # not on an event loop: no watch
             loop = None
         if watched is not None:
-            if watched[0] is loop:
-                return True
+            if watched[0] is loop or (loop is None and not watched[0].is_closed()):
+                return True  # (asked from a thread: the loop that watches is still running)
             self._unwatch(cid)  # a watch from another (closed) loop says nothing: look again
         pid, start = started["pid"], started["pid_start_time"]
         if not linux.is_alive(pid, start):

@@ -4,16 +4,16 @@
 serves requests on SOCKET_FD, its end of a SOCK_SEQPACKET socket pair whose other end the kubelet's runtime
 holds. A request is one message: the container directory, with the write end of the container's ready pipe
 attached (SCM_RIGHTS). For each, the spawner forks; the child closes the socket, becomes the shim
-(`shim.serve`: its own process group, its own title in ps) and answers "ok" or "error" on the pipe, which the runtime
-reads. A fork takes about a millisecond, where starting an interpreter and importing the shim takes ~50 ms of
+(`shim.serve`: its own process group, its own title in ps) and answers "ok" or "error" on the pipe, which the
+runtime reads. A fork takes about a millisecond, where starting an interpreter and importing the shim takes ~50 ms of
 CPU; the children share the spawner's pages until they write to them.
 
 The shims are not waited for (SIGCHLD is ignored, so the kernel reaps them); they outlive the spawner, which
 exits when the kubelet's end of the socket closes (the kubelet stopped or died: a new kubelet starts a new
-spawner). Once a shim is forked, the spawner writes FORKED ("+") on the ready pipe, so the runtime knows the request reached
-a shim even when the shim dies before it answers. A request that cannot be served (fork failed) closes the
-pipe: the runtime sees no answer. PADDING
-only makes room in the argv area for the longer command line the shims give themselves. Standard library only.
+spawner). Once a shim is forked, the spawner writes FORKED ("+") on the ready pipe, so the runtime knows the
+request reached a shim even when the shim dies before it answers. A request that cannot be served (fork failed)
+closes the pipe: the runtime sees no answer. PADDING only makes room in the argv area for the longer command
+line the shims give themselves. Standard library only.
 """
 
 from __future__ import annotations
