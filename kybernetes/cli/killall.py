@@ -14,9 +14,13 @@ async def stop_all_containers(runtime_dir: str) -> int:
     """Stop every container and sandbox of a process runtime (and what else a killed server or agent on that data
     dir left: its pod network, its pinned address ranges); returns how many containers were running."""
     kubelet_dir = os.path.dirname(os.path.abspath(runtime_dir))
-    if not os.path.isdir(runtime_dir):
-        await unpin_recorded(os.path.dirname(kubelet_dir))
-        return 0
+    running = await _stop_runtime(runtime_dir, kubelet_dir) if os.path.isdir(runtime_dir) else 0
+    await unpin_recorded(os.path.dirname(kubelet_dir))  # the ranges a killed server or agent left pinned
+    return running
+
+
+async def _stop_runtime(runtime_dir: str, kubelet_dir: str) -> int:
+    """The containers, sandboxes, cgroups and pod network of one kubelet's process runtime."""
     rt = ProcessRuntime(runtime_dir)
     containers = await rt.list_containers()
     running = 0
@@ -37,6 +41,5 @@ async def stop_all_containers(runtime_dir: str) -> int:
         from kybernetes.kubelet.network.bridge import remove_node_network
 
         await remove_node_network(kubelet_dir)
-    await unpin_recorded(os.path.dirname(kubelet_dir))  # the ranges a killed server or agent left pinned
     rt.close()
     return running

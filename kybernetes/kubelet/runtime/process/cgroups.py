@@ -48,8 +48,7 @@ class CgroupSet:
         for key in self.dirs:
             ctl = "" if key == "unified" else key
             if ctl in mounts:
-                mnt, root = mounts[ctl]
-                out[key] = os.path.join(mnt, _rel(own.get(ctl, "/"), root))
+                out[key] = _own_dir(mounts, own, ctl)
         return out
 
     def leave(self, dirs: dict[str, str]) -> None:
@@ -174,8 +173,7 @@ class CgroupManager:
         mounts = _cgroup_mounts()
         own = _own_cgroups()
         if "" in mounts and "memory" not in mounts:  # pure v2
-            mnt, root = mounts[""]
-            base = os.path.join(mnt, _rel(own.get("", "/"), root), self.parent)
+            base = os.path.join(_own_dir(mounts, own, ""), self.parent)
             if _writable(os.path.dirname(base)):
                 self.version = 2
                 self.bases = {"unified": base}
@@ -183,8 +181,7 @@ class CgroupManager:
         for ctl in V1_CONTROLLERS:
             if ctl not in mounts:
                 continue
-            mnt, root = mounts[ctl]
-            base = os.path.join(mnt, _rel(own.get(ctl, "/"), root), self.parent)
+            base = os.path.join(_own_dir(mounts, own, ctl), self.parent)
             if _writable(os.path.dirname(base)):
                 self.bases[ctl] = base
         if self.bases:
@@ -205,6 +202,12 @@ class CgroupManager:
                     continue
             dirs[key] = d
         return CgroupSet(self.version, dirs) if dirs else None
+
+
+def _own_dir(mounts: dict[str, tuple[str, str]], own: dict[str, str], ctl: str) -> str:
+    """The calling process's cgroup directory in the hierarchy of `ctl` ("" for cgroup2)."""
+    mnt, root = mounts[ctl]
+    return os.path.join(mnt, _rel(own.get(ctl, "/"), root))
 
 
 def _rel(own: str, root: str) -> str:

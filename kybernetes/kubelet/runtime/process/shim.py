@@ -28,6 +28,7 @@ import functools
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,14 +96,12 @@ def _no_inheritance() -> None:
 
 
 def find_executable(name: str, env: dict[str, str]) -> str:
-    """The file exec runs for `name`: as Popen looks it up, in the PATH of the process's own environment."""
-    if "/" in name:
-        return name
-    for d in os.get_exec_path(env):
-        candidate = os.path.join(d, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    """The file exec runs for `name`: as Popen looks it up, in the PATH of the process's own environment (a
+    path with a slash as it is: posix_spawn reports what is wrong with it)."""
+    found = name if "/" in name else shutil.which(name, path=os.pathsep.join(os.get_exec_path(env)))
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    return found
 
 
 class LazyLog:
@@ -188,8 +187,7 @@ class Shim:
                 self.cgroup.join(os.getpid())
             adj = self.spec.get("oom_score_adj")
             if adj:
-                with open("/proc/self/oom_score_adj", "w") as f:
-                    f.write(str(adj))
+                _write_proc("/proc/self/oom_score_adj", str(adj))
             if self.spec.get("netns_path"):
                 linux.setns_path(self.spec["netns_path"], linux.CLONE_NEWNET)
             if self.spec.get("namespaces"):
@@ -203,9 +201,13 @@ class Shim:
             if uid is not None:
                 os.setuid(uid)
         except BaseException as e:  # noqa: BLE001 - reported, then re-raised to fail the exec
-            with open(os.path.join(self.cdir, "start_error"), "w") as f:
-                f.write(str(e))
+            self.report_start_error(e)
             raise
+
+    def report_start_error(self, e: BaseException) -> None:
+        """What went wrong setting up the process, for the runtime's ContainerCannotRun message."""
+        with open(os.path.join(self.cdir, "start_error"), "w") as f:
+            f.write(str(e))
 
     def fast_spawn(self) -> bool:
         """Can the process be started by vfork+exec, with no Python in the child (see spawn_here)? Not for a
@@ -216,8 +218,9 @@ class Shim:
 
     @contextlib.contextmanager
     def container_context(self) -> Iterator[None]:
-        """The shim itself inside the container's cgroup, OOM score, network, mount and UTS namespaces for the
-        moment of the spawn (the child inherits them), then back in its own. Errors go to start_error."""
+        """The shim itself inside the container's OOM score, network, mount and UTS namespaces, working directory
+        and cgroup for the moment of the spawn (the child inherits them), then back in its own. Errors go to
+        start_error."""
         undo: list[Callable[[], None]] = []
         own = self.cgroup.current_dirs() if self.cgroup else {}
         try:
@@ -238,12 +241,14 @@ class Shim:
                     linux.setns_path(self.spec["netns_path"], linux.CLONE_NEWNET)
                 if self.spec.get("namespaces"):
                     self.enter_namespaces()
+                if self.spec.get("cwd"):  # after the mount namespace: the directory may be a mount in it
+                    os.chdir(self.spec["cwd"])
+                    undo.append(functools.partial(os.chdir, "/"))
                 if self.cgroup:  # last in, first out: pages the shim touches meanwhile are charged to the cgroup
                     self.cgroup.join(os.getpid())
                     undo.append(lambda: self.cgroup.leave(own))  # type: ignore[union-attr]
             except BaseException as e:  # noqa: BLE001 - reported as the start error, then raised
-                with open(os.path.join(self.cdir, "start_error"), "w") as f:
-                    f.write(str(e))
+                self.report_start_error(e)
                 raise
             yield
         finally:
@@ -262,7 +267,6 @@ class Shim:
         env = spec.get("env", {})
         argv = spec["argv"]
         path = find_executable(argv[0], env)
-        cwd = spec.get("cwd") or ""
         _no_inheritance()  # what Popen's close_fds did: only the three standard descriptors reach the process
         devnull = -1
         if stdin == subprocess.DEVNULL:
@@ -271,19 +275,7 @@ class Shim:
                    (os.POSIX_SPAWN_DUP2, stderr, 2)]
         try:
             with self.container_context():
-                if cwd:  # the child inherits the shim's working directory, in the container's mount namespace
-                    try:
-                        os.chdir(cwd)
-                    except OSError as e:
-                        with open(os.path.join(self.cdir, "start_error"), "w") as f:
-                            f.write(str(e))
-                        raise
-                try:
-                    pid = os.posix_spawn(path, argv, env, file_actions=actions, setsid=True,
-                                         setsigdef=IGNORED_SIGNALS)
-                finally:
-                    if cwd:
-                        os.chdir("/")
+                pid = os.posix_spawn(path, argv, env, file_actions=actions, setsid=True, setsigdef=IGNORED_SIGNALS)
         finally:
             if devnull >= 0:
                 os.close(devnull)

@@ -100,6 +100,17 @@ async def test_command_that_cannot_run(runtime, tmp_path):
     assert "No such file or directory" in status.message
 
 
+async def test_working_directory_that_does_not_exist(runtime, tmp_path):
+    sandbox = sandbox_config(tmp_path)
+    sid = await runtime.run_pod_sandbox(sandbox)
+    cid = await runtime.create_container(sid, container_config("c", "true", working_dir="/no/such/dir"), sandbox)
+    with pytest.raises(RunContainerError, match="no/such/dir"):
+        await runtime.start_container(cid)
+    status = await runtime.container_status(cid)
+    assert (status.state, status.reason, status.exit_code) == (ContainerState.CONTAINER_EXITED, "ContainerCannotRun", 128)
+    assert status.message.startswith("failed to set up the container process:")
+
+
 @pytest.mark.parametrize(
     "script,timeout,exit_code,min_s,max_s",
     [
